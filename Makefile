@@ -1,0 +1,65 @@
+# Cutover's build, test and demo commands. `make test` is what CI runs.
+GO       ?= go
+BIN      := $(CURDIR)/bin
+TEMPORAL := $(BIN)/temporal
+
+# The end-to-end tests use these prebuilt binaries instead of building their own.
+export TEMPORAL_BIN       := $(TEMPORAL)
+export CUTOVER_BIN        := $(BIN)/cutover
+export CUTOVER_WORKER_BIN := $(BIN)/cutover-worker
+
+.PHONY: all build test lint unit e2e record-histories dev-server demo clean FORCE
+
+all: build
+
+build: $(BIN)/cutover $(BIN)/cutover-worker
+
+$(BIN)/cutover: FORCE
+	$(GO) build -o $@ ./starter
+
+$(BIN)/cutover-worker: FORCE
+	$(GO) build -o $@ ./worker
+
+# The Temporal CLI (dev server and Web UI), pinned in tools/go.mod: its embedded
+# server does not compile next to the product's current SDK. The first build takes
+# minutes; later ones come from Go's build cache.
+$(TEMPORAL): tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -o $@ github.com/temporalio/cli/cmd/temporal
+
+
+.PHONY: temporal
+temporal: $(TEMPORAL)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Everything: unit tests, replay tests, and end-to-end tests against real servers.
+test: lint build $(TEMPORAL)
+	$(GO) test -count=1 -timeout 45m ./...
+
+unit:
+	$(GO) test -count=1 ./spec/... ./workflows/... ./activities/... ./providers/...
+
+e2e: build $(TEMPORAL)
+	$(GO) test -count=1 -v -timeout 30m ./tests/...
+
+# Re-record the histories the replay test replays (after an intended change to
+# the workflow, behind a workflow.GetVersion branch).
+record-histories: build $(TEMPORAL)
+	CUTOVER_RECORD_HISTORIES=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run TestReleaseEndToEnd ./tests/
+
+# A local Temporal with its Web UI on http://127.0.0.1:8233, kept in .cache/.
+dev-server: $(TEMPORAL)
+	@mkdir -p .cache
+	$(TEMPORAL) server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename .cache/temporal.db \
+	  --search-attribute CutoverApp=Keyword --search-attribute CutoverVersion=Keyword \
+	  --search-attribute CutoverStage=Keyword --search-attribute CutoverTrafficPercent=Int \
+	  --search-attribute CutoverOutcome=Keyword
+
+demo: build $(TEMPORAL)
+	./deploy/demo/demo.sh
+
+clean:
+	rm -rf $(BIN) .cache

@@ -1,0 +1,298 @@
+// Package activities holds the release's activities. They are thin: each builds
+// its provider from the spec, calls it, heartbeats while it waits, and classifies
+// its errors as permanent or retryable (errors.go). The workflow decides what to do
+// with the outcome.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/fx"
+
+	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/spec"
+)
+
+// Activity names, registered explicitly so that renaming a method never changes
+// what recorded histories call.
+const (
+	ProvisionName    = "Provision"
+	MigrateName      = "Migrate"
+	ValidateName     = "Validate"
+	SetWeightName    = "SetWeight"
+	GuardName        = "Guard"
+	CompareName      = "Compare"
+	DecommissionName = "Decommission"
+	NotifyName       = "Notify"
+)
+
+// StepInput names the release and the provider a step uses.
+type StepInput struct {
+	Ref      providers.Ref `json:"ref"`
+	Provider spec.Provider `json:"provider"`
+}
+
+// ValidateInput is Validate's input.
+type ValidateInput struct {
+	StepInput
+	Smoke []string `json:"smoke,omitempty"`
+}
+
+// WeightInput is SetWeight's input: green's share in percent.
+type WeightInput struct {
+	App      string        `json:"app"`
+	Provider spec.Provider `json:"provider"`
+	Green    int           `json:"green"`
+}
+
+// GuardInput is Guard's input.
+type GuardInput struct {
+	StepInput
+	Interval spec.Duration `json:"interval"`
+}
+
+// CompareInput is Compare's input.
+type CompareInput struct {
+	StepInput
+	Window spec.Duration `json:"window"`
+}
+
+// MigrateInput is Migrate's input.
+type MigrateInput struct {
+	StepInput
+	Phase string `json:"phase"`
+}
+
+// DecommissionInput is Decommission's input: the pool to stop, and the traffic
+// provider to wait on until that pool is idle.
+type DecommissionInput struct {
+	StepInput
+	Traffic spec.Provider   `json:"traffic"`
+	Color   providers.Color `json:"color"`
+	Drain   spec.Duration   `json:"drain"`
+}
+
+// NotifyInput is Notify's input.
+type NotifyInput struct {
+	Notifiers []spec.Provider `json:"notifiers"`
+	Event     providers.Event `json:"event"`
+}
+
+// Activities carries out the release's steps through the providers.
+type Activities struct {
+	reg *providers.Registry
+	log *slog.Logger
+}
+
+// New returns the activities over a provider registry.
+func New(reg *providers.Registry, log *slog.Logger) *Activities {
+	return &Activities{reg: reg, log: log}
+}
+
+// Register registers every activity under its explicit name.
+func (a *Activities) Register(r worker.ActivityRegistry) {
+	for name, fn := range map[string]any{
+		ProvisionName:    a.Provision,
+		MigrateName:      a.Migrate,
+		ValidateName:     a.Validate,
+		SetWeightName:    a.SetWeight,
+		GuardName:        a.Guard,
+		CompareName:      a.Compare,
+		DecommissionName: a.Decommission,
+		NotifyName:       a.Notify,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+}
+
+// Provision starts green.
+func (a *Activities) Provision(ctx context.Context, in StepInput) (providers.Pool, error) {
+	env, err := providers.Get[providers.Environment](a.reg, "environment", in.Provider)
+	if err != nil {
+		return providers.Pool{}, classify("provision green", err)
+	}
+	pool, err := withHeartbeat(ctx, "provisioning green", func(ctx context.Context) (providers.Pool, error) {
+		return env.Provision(ctx, in.Ref)
+	})
+	return pool, classify("provision green", err)
+}
+
+// Validate checks green without user traffic.
+func (a *Activities) Validate(ctx context.Context, in ValidateInput) error {
+	env, err := providers.Get[providers.Environment](a.reg, "environment", in.Provider)
+	if err != nil {
+		return classify("validate green", err)
+	}
+	_, err = withHeartbeat(ctx, "validating green", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, env.Validate(ctx, in.Ref, in.Smoke)
+	})
+	return classify("validate green", err)
+}
+
+// SetWeight sends in.Green percent of traffic to green and reads it back, so a
+// provider that accepted the call but did not apply it is caught here.
+func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (int, error) {
+	what := fmt.Sprintf("set green weight to %d", in.Green)
+	tr, err := providers.Get[providers.Traffic](a.reg, "traffic", in.Provider)
+	if err != nil {
+		return 0, classify(what, err)
+	}
+	got, err := withHeartbeat(ctx, what, func(ctx context.Context) (int, error) {
+		if err := tr.SetWeight(ctx, in.App, in.Green); err != nil {
+			return 0, err
+		}
+		return tr.Weight(ctx, in.App)
+	})
+	if err != nil {
+		return 0, classify(what, err)
+	}
+	if got != in.Green {
+		return got, classify(what, fmt.Errorf("read back %d after setting it", got))
+	}
+	return got, nil
+}
+
+// guardInconclusiveLimit is how many checks in a row may find no data before the
+// guard stops the soak: missing data never counts as healthy for long.
+const guardInconclusiveLimit = 3
+
+// Guard checks green every interval until a check fails (it then returns the
+// failing verdict) or the workflow cancels it at the end of the soak. A retry
+// after a worker died simply resumes checking.
+func (a *Activities) Guard(ctx context.Context, in GuardInput) (providers.Verdict, error) {
+	an, err := providers.Get[providers.Analyzer](a.reg, "analysis", in.Provider)
+	if err != nil {
+		return providers.Verdict{}, classify("soak guard", err)
+	}
+	interval := in.Interval.D()
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	return withHeartbeat(ctx, "guarding green every "+interval.String(), func(ctx context.Context) (providers.Verdict, error) {
+		missing := 0
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			v, err := an.Guard(ctx, in.Ref)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return providers.Verdict{}, ctx.Err()
+			case err != nil:
+				if c := classify("soak guard", err); isPermanent(c) {
+					return providers.Verdict{}, c
+				}
+				a.log.Warn("soak guard check failed", "app", in.Ref.App, "err", err)
+				v = providers.Verdict{Result: providers.Inconclusive, Summary: "guard check failed: " + err.Error()}
+			}
+			switch v.Result {
+			case providers.Fail:
+				return v, nil
+			case providers.Inconclusive:
+				if missing++; missing >= guardInconclusiveLimit {
+					v.Summary = fmt.Sprintf("%d checks in a row without a verdict: %s", missing, v.Summary)
+					return v, nil
+				}
+			default:
+				missing = 0
+			}
+			select {
+			case <-ctx.Done():
+				return providers.Verdict{}, ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// Compare judges green against blue.
+func (a *Activities) Compare(ctx context.Context, in CompareInput) (providers.Verdict, error) {
+	an, err := providers.Get[providers.Analyzer](a.reg, "analysis", in.Provider)
+	if err != nil {
+		return providers.Verdict{}, classify("compare blue and green", err)
+	}
+	v, err := withHeartbeat(ctx, "comparing blue and green", func(ctx context.Context) (providers.Verdict, error) {
+		return an.Compare(ctx, in.Ref, in.Window.D())
+	})
+	return v, classify("compare blue and green", err)
+}
+
+// Migrate applies one phase of the database migrations.
+func (a *Activities) Migrate(ctx context.Context, in MigrateInput) (providers.MigrationReport, error) {
+	what := "migrate (" + in.Phase + ")"
+	m, err := providers.Get[providers.Migrator](a.reg, "migrations", in.Provider)
+	if err != nil {
+		return providers.MigrationReport{}, classify(what, err)
+	}
+	rep, err := withHeartbeat(ctx, what, func(ctx context.Context) (providers.MigrationReport, error) {
+		return m.Migrate(ctx, in.Ref, in.Phase)
+	})
+	return rep, classify(what, err)
+}
+
+// Decommission waits for the pool to drain (when the traffic provider can tell),
+// then stops it.
+func (a *Activities) Decommission(ctx context.Context, in DecommissionInput) error {
+	what := fmt.Sprintf("decommission %s", in.Color)
+	env, err := providers.Get[providers.Environment](a.reg, "environment", in.Provider)
+	if err != nil {
+		return classify(what, err)
+	}
+	tr, err := providers.Get[providers.Traffic](a.reg, "traffic", in.Traffic)
+	if err != nil {
+		return classify(what, err)
+	}
+	_, err = withHeartbeat(ctx, "draining and stopping "+string(in.Color), func(ctx context.Context) (struct{}, error) {
+		if d, ok := tr.(providers.Drainer); ok {
+			a.drain(ctx, d, in)
+		}
+		return struct{}{}, env.Decommission(ctx, in.Ref, in.Color)
+	})
+	return classify(what, err)
+}
+
+// drain waits until the color serves no request, or the drain deadline passes:
+// a stuck connection must not hold a release forever, so the deadline wins.
+func (a *Activities) drain(ctx context.Context, d providers.Drainer, in DecommissionInput) {
+	deadline := time.Now().Add(in.Drain.D())
+	for {
+		n, err := d.InFlight(ctx, in.Ref.App, in.Color)
+		if err == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			a.log.Warn("drain deadline passed; stopping anyway", "app", in.Ref.App, "color", in.Color, "in_flight", n, "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Notify delivers the event to every notifier; one failing notifier does not
+// keep the others from hearing of it.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
+	var firstErr error
+	for _, p := range in.Notifiers {
+		n, err := providers.Get[providers.Notifier](a.reg, "notifications", p)
+		if err == nil {
+			err = n.Notify(ctx, in.Event)
+		}
+		if err != nil {
+			a.log.Warn("notification failed", "notifier", p.Type, "app", in.Event.App, "err", err)
+			if firstErr == nil {
+				firstErr = classify("notify "+p.Type, err)
+			}
+		}
+	}
+	return firstErr
+}
+
+// Module provides the activities.
+var Module = fx.Module("activities", fx.Provide(New))

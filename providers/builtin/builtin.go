@@ -1,0 +1,30 @@
+// Package builtin lists the providers that ship with Cutover, for the worker
+// (which runs them) and the CLI (which checks a spec's provider settings before
+// anything starts).
+package builtin
+
+import (
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/logs"
+	"github.com/cutoverhq/cutover/providers/memory"
+)
+
+// Builders returns a builder for each provider type.
+func Builders(log *slog.Logger) []providers.Builder {
+	return []providers.Builder{
+		memory.NewBuilder(),
+		logs.NewBuilder(log),
+	}
+}
+
+// NewRegistry returns a registry of every built-in provider.
+func NewRegistry(log *slog.Logger) *providers.Registry {
+	return providers.NewRegistry(Builders(log)...)
+}
+
+// Module provides the provider registry.
+var Module = fx.Module("providers", fx.Provide(NewRegistry))

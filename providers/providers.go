@@ -1,0 +1,104 @@
+// Package providers holds the small interfaces that the release's activities call,
+// the types they exchange, and the registry that builds a provider from the
+// spec's type and settings. Each provider lives in its own package below this one
+// (Argo Rollouts' trafficrouting layout) and never imports the Temporal SDK: the
+// activities package is the only place that knows about heartbeats and retries.
+package providers
+
+import (
+	"context"
+	"time"
+)
+
+// Color is one of the two pools of a blue-green release.
+type Color string
+
+// The two colors: blue is live, green is the new version.
+const (
+	Blue  Color = "blue"
+	Green Color = "green"
+)
+
+// Ref names the release a provider acts for.
+type Ref struct {
+	App             string `json:"app"`
+	Version         string `json:"version"`
+	PreviousVersion string `json:"previousVersion,omitempty"`
+}
+
+// Pool describes a color's running instances.
+type Pool struct {
+	Color     Color    `json:"color"`
+	Version   string   `json:"version"`
+	Instances []string `json:"instances,omitempty"`
+}
+
+// Environment starts and stops an app's pools.
+type Environment interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// Provision starts the release's version as the green pool and returns once it is ready.
+	Provision(ctx context.Context, r Ref) (Pool, error)
+	// Validate checks green's health and runs the smoke paths against it, without user traffic.
+	Validate(ctx context.Context, r Ref, smoke []string) error
+	// Decommission stops the pool of the given color; it is a no-op when the pool is gone.
+	Decommission(ctx context.Context, r Ref, c Color) error
+}
+
+// Traffic splits an app's traffic between blue and green.
+type Traffic interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// SetWeight sends green percent of the traffic to green and the rest to blue.
+	SetWeight(ctx context.Context, app string, green int) error
+	// Weight reads green's current share back.
+	Weight(ctx context.Context, app string) (int, error)
+}
+
+// Drainer is a Traffic provider that can tell how many requests a color still
+// serves, so that a pool is stopped only once it is idle.
+type Drainer interface {
+	// InFlight returns the number of requests the color is serving now.
+	InFlight(ctx context.Context, app string, c Color) (int, error)
+}
+
+// Analyzer judges green from metrics.
+type Analyzer interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// Guard checks green against the spec's absolute limits, once per soak interval.
+	Guard(ctx context.Context, r Ref) (Verdict, error)
+	// Compare judges green against blue over the window.
+	Compare(ctx context.Context, r Ref, window time.Duration) (Verdict, error)
+}
+
+// Migrator applies one phase of an app's database migrations.
+type Migrator interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// Migrate applies the phase's pending migrations and reports what it did.
+	Migrate(ctx context.Context, r Ref, phase string) (MigrationReport, error)
+}
+
+// Notifier tells people what a release is doing.
+type Notifier interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// Notify delivers one event.
+	Notify(ctx context.Context, e Event) error
+}
+
+// MigrationReport says which migrations a phase applied.
+type MigrationReport struct {
+	Phase   string   `json:"phase"`
+	Applied []string `json:"applied,omitempty"`
+}
+
+// Event is a stage change, verdict or outcome worth telling people about.
+type Event struct {
+	App     string    `json:"app"`
+	Version string    `json:"version"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}

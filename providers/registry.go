@@ -1,0 +1,149 @@
+package providers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cutoverhq/cutover/spec"
+)
+
+// Builder makes a provider of one type from its release.yaml settings. New must
+// not do I/O: the CLI calls it to check a spec before anything starts.
+type Builder struct {
+	// Type is the name release.yaml uses (`type: memory`).
+	Type string
+	// New builds the provider; the result implements one or more of this
+	// package's interfaces.
+	New func(settings map[string]any) (any, error)
+}
+
+// Registry builds providers from the spec and keeps them, so that a provider's
+// clients and state live as long as the worker.
+type Registry struct {
+	builders map[string]Builder
+	mu       sync.Mutex
+	built    map[string]any
+}
+
+// NewRegistry returns a registry of the given builders.
+func NewRegistry(builders ...Builder) *Registry {
+	r := &Registry{builders: map[string]Builder{}, built: map[string]any{}}
+	for _, b := range builders {
+		r.builders[b.Type] = b
+	}
+	return r
+}
+
+// Types lists the registered provider types, sorted.
+func (r *Registry) Types() []string {
+	var ts []string
+	for t := range r.builders {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// Check builds the provider without keeping it and checks that it can serve the
+// kind of step (environment, traffic, analysis, migrations or notifications). Its
+// signature fits spec.ProviderCheck.
+func (r *Registry) Check(kind string, p spec.Provider) error {
+	v, err := r.build(p)
+	if err != nil {
+		return err
+	}
+	return fits(kind, p.Type, v)
+}
+
+// Get returns the provider for p, building it on first use, as T.
+func Get[T any](r *Registry, kind string, p spec.Provider) (T, error) {
+	var zero T
+	key, err := cacheKey(p)
+	if err != nil {
+		return zero, err
+	}
+	r.mu.Lock()
+	v, ok := r.built[key]
+	r.mu.Unlock()
+	if !ok {
+		if v, err = r.build(p); err != nil {
+			return zero, err
+		}
+		r.mu.Lock()
+		if prev, ok := r.built[key]; ok {
+			v = prev
+		} else {
+			r.built[key] = v
+		}
+		r.mu.Unlock()
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fits(kind, p.Type, v)
+	}
+	return t, nil
+}
+
+func (r *Registry) build(p spec.Provider) (any, error) {
+	b, ok := r.builders[p.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown provider type %q (known: %s): %w", p.Type, strings.Join(r.Types(), ", "), ErrBadConfig)
+	}
+	v, err := b.New(p.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("%s settings: %w", p.Type, err)
+	}
+	return v, nil
+}
+
+func fits(kind, typ string, v any) error {
+	var ok bool
+	switch kind {
+	case "environment":
+		_, ok = v.(Environment)
+	case "traffic":
+		_, ok = v.(Traffic)
+	case "analysis":
+		_, ok = v.(Analyzer)
+	case "migrations":
+		_, ok = v.(Migrator)
+	case "notifications":
+		_, ok = v.(Notifier)
+	default:
+		return fmt.Errorf("unknown provider kind %q: %w", kind, ErrBadConfig)
+	}
+	if !ok {
+		return fmt.Errorf("provider type %q cannot serve as %s: %w", typ, kind, ErrBadConfig)
+	}
+	return nil
+}
+
+// cacheKey identifies a provider by its type and settings; json sorts map keys.
+func cacheKey(p spec.Provider) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("provider %q settings: %w", p.Type, err)
+	}
+	return string(b), nil
+}
+
+// DecodeSettings reads release.yaml settings into a provider's settings struct
+// (json tags), refusing settings it does not know.
+func DecodeSettings(settings map[string]any, out any) error {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, ErrBadConfig)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(out); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		msg = strings.Replace(msg, "unknown field", "unknown setting", 1)
+		return fmt.Errorf("%s: %w", msg, ErrBadConfig)
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+
+	"github.com/cutoverhq/cutover/providers/builtin"
+	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/temporalconn"
+	"github.com/cutoverhq/cutover/workflows"
+)
+
+type globals struct {
+	temporal temporalconn.Config
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{temporal: temporalconn.FromEnv()}
+	root := &cobra.Command{
+		Use:           "cutover",
+		Short:         "Blue-green and progressive releases as durable Temporal workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.temporal.Address, "address", g.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
+	pf.StringVar(&g.temporal.Namespace, "namespace", g.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
+	pf.StringVar(&g.temporal.TaskQueue, "task-queue", g.temporal.TaskQueue, "task queue the workers poll (CUTOVER_TASK_QUEUE)")
+	root.AddCommand(
+		planCmd(),
+		releaseCmd(g),
+		statusCmd(g),
+		listCmd(g),
+		watchCmd(g),
+		decideCmd(g, workflows.UpdateApprove, "Approve a release waiting at its approval gate (or on an inconclusive verdict)"),
+		decideCmd(g, workflows.UpdateAbort, "Abort a release: all traffic back to blue, then undo the rest"),
+		decideCmd(g, workflows.UpdatePause, "Hold a release before its next step"),
+		decideCmd(g, workflows.UpdateResume, "Resume a paused release"),
+		decideCmd(g, workflows.UpdateRollback, "Roll a release back, also during the standby window after promotion"),
+	)
+	return root
+}
+
+// connect dials Temporal through the same fx modules the worker uses and calls
+// fn with a releases client; Ctrl-C cancels fn's context.
+func (g *globals) connect(cmd *cobra.Command, fn func(ctx context.Context, rc *releases.Client) error) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var rc *releases.Client
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(g.temporal, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		temporalconn.Module,
+		releases.Module,
+		fx.Populate(&rc),
+	)
+	if err := app.Start(ctx); err != nil {
+		return unwrapFx(err)
+	}
+	defer func() { _ = app.Stop(context.Background()) }()
+	return fn(ctx, rc)
+}
+
+// unwrapFx drops fx's description of where a constructor failed: a person wants
+// the cause.
+func unwrapFx(err error) error {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "cannot reach Temporal"); i >= 0 {
+		return fmt.Errorf("%s", msg[i:])
+	}
+	return err
+}
+
+func loadSpec(path string) (spec.Release, error) {
+	reg := builtin.NewRegistry(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rel, err := spec.ParseFile(path, reg.Check)
+	if err != nil {
+		if p, ok := err.(spec.Problems); ok {
+			return rel, fmt.Errorf("%s is not a valid release spec:\n%s", path, indent(p.Error()))
+		}
+		return rel, err
+	}
+	return rel, nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ")
+}
+
+func planCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "plan -f release.yaml",
+		Short: "Check a release spec and print the resolved plan",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rel, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			return spec.FormatPlan(cmd.OutOrStdout(), rel)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release spec (- for stdin)")
+	return cmd
+}
+
+func releaseCmd(g *globals) *cobra.Command {
+	var file, by string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "release -f release.yaml [--wait]",
+		Short: "Start a release; with --wait, follow it and exit 0 promoted, 3 rolled back, 4 aborted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rel, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
+				started, err := rc.Start(ctx, rel, by)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "started release of %s %s (workflow %s, run %s)\n", rel.App, rel.Version, started.WorkflowID, started.RunID)
+				if !wait {
+					return nil
+				}
+				return follow(ctx, rc, rel.App, out)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release spec (- for stdin)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the release until it ends; the exit code tells the outcome")
+	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release (default: CI run or $USER)")
+	return cmd
+}
+
+// startedBy names whoever runs the command: a CI run when there is one.
+func startedBy() string {
+	if a := os.Getenv("GITHUB_ACTOR"); a != "" {
+		return fmt.Sprintf("%s (GitHub Actions run %s)", a, os.Getenv("GITHUB_RUN_ID"))
+	}
+	return whoami()
+}
+
+func whoami() string {
+	for _, v := range []string{"CUTOVER_USER", "USER", "USERNAME"} {
+		if u := os.Getenv(v); u != "" {
+			return u
+		}
+	}
+	return "unknown"
+}
+
+// follow prints progress lines until the release ends and turns the outcome into
+// the exit code.
+func follow(ctx context.Context, rc *releases.Client, app string, out io.Writer) error {
+	var prev *workflows.Status
+	final, err := rc.Wait(ctx, app, time.Second, func(st workflows.Status) {
+		printProgress(out, prev, st)
+		prev = &st
+	})
+	if err != nil {
+		return err
+	}
+	printSteps(out, final, time.Now())
+	switch final.Outcome {
+	case workflows.OutcomePromoted:
+		return nil
+	case workflows.OutcomeRolledBack:
+		return &exitCode{exitRolledBack, "rolled back: " + final.Reason}
+	case workflows.OutcomeAborted:
+		return &exitCode{exitAborted, "aborted: " + final.Reason}
+	}
+	return &exitCode{exitError, fmt.Sprintf("release %s: %s", final.Outcome, final.Reason)}
+}
+
+func watchCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch APP",
+		Short: "Follow an app's release until it ends (exit codes as release --wait)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
+				return follow(ctx, rc, args[0], cmd.OutOrStdout())
+			})
+		},
+	}
+}
+
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status APP",
+		Short: "Show an app's current or last release",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
+				st, err := rc.Status(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(st)
+				}
+				printStatus(cmd.OutOrStdout(), st, time.Now())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func listCmd(g *globals) *cobra.Command {
+	var f releases.Filter
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List releases, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
+				list, err := rc.List(ctx, f)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(list)
+				}
+				printList(cmd.OutOrStdout(), list)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&f.App, "app", "", "only this app's releases")
+	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only releases with this outcome (running, promoted, rolled_back, aborted, failed)")
+	cmd.Flags().BoolVar(&f.Running, "running", false, "only releases in progress")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func decideCmd(g *globals, action, short string) *cobra.Command {
+	var d workflows.Decision
+	cmd := &cobra.Command{
+		Use:   action + " APP",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d.Via = "cli"
+			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
+				msg, err := rc.Decide(ctx, args[0], action, d, "")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], msg)
+				return nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	if action == workflows.UpdateApprove {
+		fl.StringVar(&d.By, "as", "", "who approves (required)")
+		_ = cmd.MarkFlagRequired("as")
+	} else {
+		fl.StringVar(&d.By, "as", whoami(), "who decides")
+	}
+	fl.StringVar(&d.Reason, "reason", "", "why")
+	if action == workflows.UpdateAbort {
+		_ = cmd.MarkFlagRequired("reason")
+	}
+	return cmd
+}

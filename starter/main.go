@@ -1,0 +1,71 @@
+// Command cutover starts and steers releases: `cutover release -f release.yaml
+// --wait` in CI, `cutover approve APP --as NAME` for people.
+//
+// Exit codes: 0 success (with --wait: promoted), 1 error, 2 bad usage, 3 rolled
+// back, 4 aborted.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Exit codes a CI job can gate on.
+const (
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitRolledBack = 3
+	exitAborted    = 4
+)
+
+// exitError carries an exit code other than 1 out of a command.
+type exitCode struct {
+	code int
+	msg  string
+}
+
+func (e *exitCode) Error() string { return e.msg }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ec *exitCode
+	if errors.As(err, &ec) {
+		if ec.msg != "" {
+			fmt.Fprintln(os.Stderr, "cutover:", ec.msg)
+		}
+		return ec.code
+	}
+	fmt.Fprintln(os.Stderr, "cutover:", oneLine(err))
+	if isUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// oneLine keeps an error to one line, as a CI log or a terminal wants it;
+// problem lists keep their lines.
+func oneLine(err error) string {
+	return strings.TrimSpace(err.Error())
+}
+
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "required flag", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/workflows"
+)
+
+// printProgress prints timestamped lines for what changed since prev, which
+// reads well in a CI log. It works from the step records, so a poll that came
+// late still prints every step that started or ended in between.
+func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
+	ts := time.Now().Format("15:04:05")
+	line := func(format string, args ...any) { fmt.Fprintf(w, ts+" "+format+"\n", args...) }
+	var before workflows.Status
+	if prev != nil {
+		before = *prev
+	}
+	for _, d := range st.Decisions[min(len(before.Decisions), len(st.Decisions)):] {
+		line("%s by %s%s", d.Action, d.By, reasonSuffix(d.Reason))
+	}
+	steps := func(s workflows.Status) []workflows.StepRecord {
+		return append(append([]workflows.StepRecord{}, s.Steps...), s.Rollback...)
+	}
+	old, now := steps(before), steps(st)
+	for i, s := range now {
+		was := workflows.StepRecord{State: workflows.StatePending}
+		if i < len(old) {
+			was = old[i]
+		}
+		name := fmt.Sprintf("step %d/%d", s.Index, len(st.Steps))
+		if i >= len(st.Steps) {
+			name = "rollback"
+		}
+		if was.State == workflows.StatePending && s.State != workflows.StatePending {
+			line("%s %s", name, s.Description)
+			if s.Kind == "approval" {
+				line("waiting for approval: cutover approve %s --as NAME (or cutover abort %s --reason ...)", st.App, st.App)
+			}
+		}
+		if was.State != s.State && s.State != workflows.StateRunning && s.State != workflows.StatePending {
+			line("%s %s in %s%s", name, s.State, took(s, st.EndedAt), reasonSuffix(s.Detail))
+		}
+	}
+	if st.Waiting != "" && st.Waiting != before.Waiting && st.Waiting != "approval" {
+		line("waiting for %s (cutover approve %s --as NAME, or cutover abort %s --reason ...)", st.Waiting, st.App, st.App)
+	}
+	if st.Paused && !before.Paused {
+		line("paused (cutover resume %s)", st.App)
+	}
+	// A passing verdict shows in its step's line; one that holds or ends the
+	// release gets a line of its own.
+	if v := st.LastVerdict; v != nil && v.Result != providers.Pass && (before.LastVerdict == nil || before.LastVerdict.String() != v.String()) {
+		line("verdict: %s", st.LastVerdict)
+	}
+	if st.Outcome != workflows.OutcomeRunning && before.Outcome != st.Outcome {
+		line("outcome: %s%s", st.Outcome, reasonSuffix(st.Reason))
+	}
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// printSteps prints each step's state, time and detail.
+func printSteps(w io.Writer, st workflows.Status, now time.Time) {
+	if !st.EndedAt.IsZero() {
+		now = st.EndedAt
+	}
+	fmt.Fprintln(w, "steps:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range append(append([]workflows.StepRecord{}, st.Steps...), st.Rollback...) {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", s.Index, s.Description, s.State, took(s, now), s.Detail)
+	}
+	_ = tw.Flush()
+}
+
+func took(s workflows.StepRecord, now time.Time) string {
+	if s.Started.IsZero() {
+		return ""
+	}
+	return s.Duration(now).Round(100 * time.Millisecond).String()
+}
+
+// printStatus prints one release's state for a person.
+func printStatus(w io.Writer, st workflows.Status, now time.Time) {
+	head := st.App + " " + st.Version
+	if st.PreviousVersion != "" {
+		head = fmt.Sprintf("%s %s -> %s", st.App, st.PreviousVersion, st.Version)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "release\t%s (workflow %s)\n", head, workflows.WorkflowID(st.App))
+	fmt.Fprintf(tw, "outcome\t%s%s\n", st.Outcome, reasonSuffix(st.Reason))
+	stage := st.Stage
+	if st.Step > 0 && st.Outcome == workflows.OutcomeRunning {
+		stage = fmt.Sprintf("%s (step %d of %d)", st.Stage, st.Step, len(st.Steps))
+	}
+	fmt.Fprintf(tw, "stage\t%s\n", stage)
+	fmt.Fprintf(tw, "traffic\t%s\n", st.Weights)
+	if st.Paused {
+		fmt.Fprintf(tw, "paused\tyes (cutover resume %s)\n", st.App)
+	}
+	if st.Waiting != "" {
+		fmt.Fprintf(tw, "waiting\tfor %s\n", st.Waiting)
+	}
+	if st.StartedBy != "" {
+		fmt.Fprintf(tw, "started by\t%s at %s\n", st.StartedBy, st.StartedAt.Local().Format(time.DateTime))
+	}
+	if a := st.LastApproval(); a != nil {
+		fmt.Fprintf(tw, "approved by\t%s%s\n", a.By, reasonSuffix(a.Reason))
+	}
+	if v := st.LastVerdict; v != nil {
+		fmt.Fprintf(tw, "verdict\t%s\n", v)
+	}
+	for _, d := range st.Decisions {
+		fmt.Fprintf(tw, "decision\t%s by %s via %s at step %d%s\n", d.Action, d.By, d.Via, d.Step, reasonSuffix(d.Reason))
+	}
+	_ = tw.Flush()
+	printSteps(w, st, now)
+}
+
+func printList(w io.Writer, list []releases.Summary) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no releases")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tVERSION\tSTAGE\tGREEN%\tOUTCOME\tSTARTED")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.App, s.Version, s.Stage, s.Traffic, s.Outcome, s.Started.Local().Format(time.DateTime))
+	}
+	_ = tw.Flush()
+}

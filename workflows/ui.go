@@ -1,0 +1,174 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cutoverhq/cutover/activities"
+	"github.com/cutoverhq/cutover/providers"
+)
+
+// Search attributes that operators filter releases by in the Temporal UI and in
+// `temporal workflow list --query`. The worker registers them at start.
+var (
+	AttrApp     = temporal.NewSearchAttributeKeyKeyword("CutoverApp")
+	AttrVersion = temporal.NewSearchAttributeKeyKeyword("CutoverVersion")
+	AttrStage   = temporal.NewSearchAttributeKeyKeyword("CutoverStage")
+	AttrTraffic = temporal.NewSearchAttributeKeyInt64("CutoverTrafficPercent")
+	AttrOutcome = temporal.NewSearchAttributeKeyKeyword("CutoverOutcome")
+)
+
+// published is what the UI shows now, so that only changes are upserted and the
+// history does not fill with repeats.
+type published struct {
+	stage, outcome, details string
+	traffic                 int
+	done                    bool
+}
+
+// publish shows the release's state in the Temporal UI: search attributes for
+// filtering and the current details for reading.
+func (r *release) publish(ctx workflow.Context) {
+	var ups []temporal.SearchAttributeUpdate
+	p := &r.published
+	if !p.done {
+		ups = append(ups, AttrApp.ValueSet(r.ref.App), AttrVersion.ValueSet(r.ref.Version))
+	}
+	if !p.done || p.stage != r.st.Stage {
+		ups = append(ups, AttrStage.ValueSet(r.st.Stage))
+	}
+	if !p.done || p.traffic != r.st.Weights.Green {
+		ups = append(ups, AttrTraffic.ValueSet(int64(r.st.Weights.Green)))
+	}
+	if !p.done || p.outcome != r.st.Outcome {
+		ups = append(ups, AttrOutcome.ValueSet(r.st.Outcome))
+	}
+	if len(ups) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, ups...); err != nil {
+			r.log.Warn("upsert search attributes", "err", err)
+		}
+	}
+	p.stage, p.traffic, p.outcome, p.done = r.st.Stage, r.st.Weights.Green, r.st.Outcome, true
+	if d := r.details(workflow.Now(ctx)); d != p.details {
+		workflow.SetCurrentDetails(ctx, d)
+		p.details = d
+	}
+}
+
+// details renders the current state as the markdown the UI shows.
+func (r *release) details(now time.Time) string {
+	st := &r.st
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** · stage **%s**", r.summary(), st.Stage)
+	if st.Step > 0 {
+		fmt.Fprintf(&b, " (step %d of %d)", st.Step, len(st.Steps))
+	}
+	fmt.Fprintf(&b, " · outcome **%s**\n\n", st.Outcome)
+	fmt.Fprintf(&b, "Traffic: %s\n\n", st.Weights)
+	if st.Paused {
+		b.WriteString("⏸ Paused: send the `resume` update to go on.\n\n")
+	}
+	switch st.Waiting {
+	case "":
+	case "approval":
+		b.WriteString("⏳ Waiting for approval: send the `approve` update with `{\"by\": \"your name\"}`.\n\n")
+	default:
+		fmt.Fprintf(&b, "⏳ Waiting for %s.\n\n", st.Waiting)
+	}
+	if st.Reason != "" {
+		fmt.Fprintf(&b, "Reason: %s\n\n", st.Reason)
+	}
+	if v := st.LastVerdict; v != nil {
+		fmt.Fprintf(&b, "Last verdict: **%s** %s\n\n", v.Result, v.Summary)
+		writeMetrics(&b, v.Metrics)
+	}
+	if len(st.Decisions) > 0 {
+		b.WriteString("Decisions:\n")
+		for _, d := range st.Decisions {
+			fmt.Fprintf(&b, "- %s by %s", d.Action, d.By)
+			if d.Via != "" {
+				fmt.Fprintf(&b, " via %s", d.Via)
+			}
+			if d.Reason != "" {
+				fmt.Fprintf(&b, ": %s", d.Reason)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| # | step | state | took |\n|---|---|---|---|\n")
+	for _, s := range append(append([]StepRecord{}, st.Steps...), st.Rollback...) {
+		took := ""
+		if !s.Started.IsZero() {
+			took = s.Duration(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", s.Index, s.Description, s.State, took)
+	}
+	return b.String()
+}
+
+func writeMetrics(b *strings.Builder, ms []providers.Metric) {
+	if len(ms) == 0 {
+		return
+	}
+	b.WriteString("| metric | result | numbers |\n|---|---|---|\n")
+	for _, m := range ms {
+		var nums []string
+		for _, v := range m.Values {
+			nums = append(nums, fmt.Sprintf("%s=%g", v.Name, v.Value))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", m.Name, m.Result, strings.Join(nums, ", "))
+	}
+	b.WriteString("\n")
+}
+
+// Release metrics, through the SDK's metrics handler so that replays do not count
+// twice; the worker exports them on /metrics with the SDK's own.
+const (
+	metricReleases = "cutover_releases"
+	metricStage    = "cutover_stage_duration"
+	metricWeight   = "cutover_traffic_weight"
+)
+
+func (r *release) recordWeight(ctx workflow.Context) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App}).Gauge(metricWeight).Update(float64(r.st.Weights.Green))
+	r.publish(ctx)
+}
+
+func (r *release) recordStageTime(ctx workflow.Context, stage string, d time.Duration) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App, "stage": stage}).Timer(metricStage).Record(d)
+}
+
+func (r *release) countOutcome(ctx workflow.Context) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App, "outcome": r.st.Outcome}).Counter(metricReleases).Inc(1)
+}
+
+// notify tells the spec's notifiers about an event without waiting: a slow or
+// failing notifier never holds the release up.
+func (r *release) notify(ctx workflow.Context, kind, msg string) {
+	ns := r.in.Release.Providers.Notifications
+	if len(ns) == 0 {
+		return
+	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	f := workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName, activities.NotifyInput{
+		Notifiers: ns,
+		Event:     providers.Event{App: r.ref.App, Version: r.ref.Version, Kind: kind, Message: msg, Time: workflow.Now(ctx)},
+	})
+	r.notifications = append(r.notifications, f)
+}
+
+// flushNotifications waits for the notifications still on their way, so that
+// the last ones are delivered before the run ends.
+func (r *release) flushNotifications(ctx workflow.Context) {
+	for _, f := range r.notifications {
+		if err := f.Get(ctx, nil); err != nil {
+			r.log.Warn("notification failed", "err", err)
+		}
+	}
+	r.notifications = nil
+}
