@@ -49,10 +49,13 @@ func NewTemporalHandler(reg prometheus.Registerer, log *slog.Logger) (client.Met
 // HealthFunc says whether the process is healthy; nil means it is.
 type HealthFunc func(ctx context.Context) error
 
-// NewHandler serves /metrics from reg and /healthz from health.
+// NewHandler serves /metrics from reg, /healthz from health (ready: Temporal
+// answers) and /livez (alive: the process serves). Orchestrators should restart
+// on /livez only: a Temporal outage is no reason to restart every worker.
 func NewHandler(reg *prometheus.Registry, health HealthFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()

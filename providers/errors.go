@@ -1,10 +1,14 @@
 package providers
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
-// Kinds of permanent failure. A provider wraps one of these (fmt.Errorf("...: %w",
-// ErrNotFound)) when retrying cannot help; any other error is taken as passing
-// (throttling, a timeout, a 5xx) and retried. The activities package turns these
+// Kinds of permanent failure. A provider returns one of these (through BadConfig,
+// NotFound, Invalid, CheckFailed below, or by wrapping with %w) when retrying
+// cannot help; any other error is taken as passing (throttling, a timeout, a 5xx)
+// and retried. The activities package turns these
 // into Temporal's non-retryable errors: that is the one place where the decision is
 // made.
 var (
@@ -17,3 +21,30 @@ var (
 	// ErrCheckFailed is a health or smoke check that green failed.
 	ErrCheckFailed = errors.New("check failed")
 )
+
+// kindError gives an error one of the permanent kinds without adding the kind's
+// words to its message, which people read.
+type kindError struct{ err, kind error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// BadConfig is an ErrBadConfig with its own message.
+func BadConfig(format string, args ...any) error {
+	return kindError{fmt.Errorf(format, args...), ErrBadConfig}
+}
+
+// NotFound is an ErrNotFound with its own message.
+func NotFound(format string, args ...any) error {
+	return kindError{fmt.Errorf(format, args...), ErrNotFound}
+}
+
+// Invalid is an ErrInvalid with its own message.
+func Invalid(format string, args ...any) error {
+	return kindError{fmt.Errorf(format, args...), ErrInvalid}
+}
+
+// CheckFailed is an ErrCheckFailed with its own message.
+func CheckFailed(format string, args ...any) error {
+	return kindError{fmt.Errorf(format, args...), ErrCheckFailed}
+}

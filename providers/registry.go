@@ -91,7 +91,7 @@ func Get[T any](r *Registry, kind string, p spec.Provider) (T, error) {
 func (r *Registry) build(p spec.Provider) (any, error) {
 	b, ok := r.builders[p.Type]
 	if !ok {
-		return nil, fmt.Errorf("unknown provider type %q (known: %s): %w", p.Type, strings.Join(r.Types(), ", "), ErrBadConfig)
+		return nil, BadConfig("unknown provider type %q (known: %s)", p.Type, strings.Join(r.Types(), ", "))
 	}
 	v, err := b.New(p.Settings)
 	if err != nil {
@@ -114,10 +114,10 @@ func fits(kind, typ string, v any) error {
 	case "notifications":
 		_, ok = v.(Notifier)
 	default:
-		return fmt.Errorf("unknown provider kind %q: %w", kind, ErrBadConfig)
+		return BadConfig("unknown provider kind %q", kind)
 	}
 	if !ok {
-		return fmt.Errorf("provider type %q cannot serve as %s: %w", typ, kind, ErrBadConfig)
+		return BadConfig("provider type %q cannot serve as %s", typ, kind)
 	}
 	return nil
 }
@@ -136,14 +136,14 @@ func cacheKey(p spec.Provider) (string, error) {
 func DecodeSettings(settings map[string]any, out any) error {
 	b, err := json.Marshal(settings)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrBadConfig)
+		return BadConfig("%v", err)
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(out); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
 		msg = strings.Replace(msg, "unknown field", "unknown setting", 1)
-		return fmt.Errorf("%s: %w", msg, ErrBadConfig)
+		return BadConfig("%s", msg)
 	}
 	return nil
 }

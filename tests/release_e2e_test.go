@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +52,7 @@ type cluster struct {
 	cli     string
 	env     []string
 	workers []*harness.Proc
+	http    []string // each worker's /metrics and /healthz address
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -57,8 +60,10 @@ func startCluster(t *testing.T) *cluster {
 	srv := harness.StartTemporal(t, harness.DevServerOptions{})
 	c := &cluster{t: t, server: srv, cli: cli, env: srv.Env("e2e")}
 	for i := range 2 {
-		env := append(c.env, fmt.Sprintf("CUTOVER_HTTP_ADDR=127.0.0.1:%d", harness.FreePort(t)))
+		addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+		env := append(c.env, "CUTOVER_HTTP_ADDR="+addr)
 		c.workers = append(c.workers, harness.Start(t, fmt.Sprintf("worker %d", i), env, worker))
+		c.http = append(c.http, addr)
 	}
 	return c
 }
@@ -183,6 +188,22 @@ func TestReleaseEndToEnd(t *testing.T) {
 		}
 		c.waitListed(`CutoverApp="shop" AND CutoverStage="done" AND CutoverOutcome="promoted" AND CutoverTrafficPercent=100`, 1)
 		recordHistory(t, c.server, app)
+
+		// The surviving worker ran the end of the release: its metrics show it.
+		metrics := httpGet(t, "http://"+c.http[1]+"/metrics")
+		for _, want := range []string{
+			`cutover_releases_total{`, `outcome="promoted"`,
+			`cutover_stage_duration_seconds_bucket{`, `stage="standby"`,
+			`cutover_traffic_weight{`, `app="shop"`,
+			"temporal_workflow_completed_total", "go_goroutines",
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("worker /metrics lacks %s:\n%s", want, grepLines(metrics, "cutover"))
+			}
+		}
+		if got := httpGet(t, "http://"+c.http[1]+"/healthz"); got != "ok\n" {
+			t.Errorf("/healthz = %q", got)
+		}
 	})
 
 	t.Run("abort sends traffic back to blue and exits 4", func(t *testing.T) {
@@ -213,6 +234,26 @@ func TestReleaseEndToEnd(t *testing.T) {
 		}
 		c.waitListed(`CutoverApp="cart" AND CutoverOutcome="aborted" AND CutoverTrafficPercent=0`, 1)
 		recordHistory(t, c.server, app)
+	})
+
+	t.Run("operators approve from the Temporal CLI", func(t *testing.T) {
+		c.t = t
+		app := "search"
+		out, errOut, code := c.cutover("release", "-f", c.spec(app, "3.1.0"))
+		if code != 0 || !strings.Contains(out, "started release of search 3.1.0") {
+			t.Fatalf("release: exit %d, %q %q", code, out, errOut)
+		}
+		c.waitStatus(app, time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })
+		_, errOut, code = harness.Run(t, 30*time.Second, nil, c.server.CLI, "workflow", "update", "execute",
+			"--address", c.server.Address, "--workflow-id", "release/search", "--name", "approve",
+			"--input", `{"by": "ops-lead", "reason": "checked in the UI", "via": "temporal-cli"}`)
+		if code != 0 {
+			t.Fatalf("temporal workflow update execute: exit %d: %s", code, errOut)
+		}
+		st := c.waitStatus(app, time.Minute, func(st workflows.Status) bool { return st.Outcome != workflows.OutcomeRunning })
+		if a := st.LastApproval(); st.Outcome != workflows.OutcomePromoted || a == nil || a.By != "ops-lead" || a.Via != "temporal-cli" {
+			t.Errorf("outcome %s, approval %+v; want promoted by ops-lead via temporal-cli", st.Outcome, a)
+		}
 	})
 
 	t.Run("clear errors", func(t *testing.T) {
@@ -256,4 +297,29 @@ func recordHistory(t *testing.T, srv *harness.DevServer, app string) {
 	if err := os.WriteFile(filepath.Join(dir, app+".json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v: %s", url, resp.StatusCode, err, b)
+	}
+	return string(b)
+}
+
+// grepLines returns the lines of s that contain sub, for failure messages.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

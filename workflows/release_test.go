@@ -274,6 +274,7 @@ func (h *harness) run(rel spec.Release) Status {
 }
 
 func TestHappyPathPromotes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.approveAtGate()
 	st := h.run(testRelease())
@@ -301,6 +302,7 @@ func TestHappyPathPromotes(t *testing.T) {
 }
 
 func TestApprovalTimeoutRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	st := h.run(testRelease())
 
@@ -317,6 +319,7 @@ func TestApprovalTimeoutRollsBack(t *testing.T) {
 }
 
 func TestApprovalTimeoutMayContinue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	rel := testRelease()
 	rel.Plan[stepApproval-1].Approval.OnTimeout = spec.ActionContinue
@@ -348,8 +351,10 @@ var hangLabel = map[int]string{
 }
 
 func TestAbortAtEveryStageSendsTrafficToBlueFirst(t *testing.T) {
+	t.Parallel()
 	for step := stepProvision; step <= stepStandby; step++ {
 		t.Run(fmt.Sprintf("step%d", step), func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t)
 			h.w.hangOn = hangLabel[step]
 			if step > stepApproval {
@@ -386,6 +391,7 @@ func TestAbortAtEveryStageSendsTrafficToBlueFirst(t *testing.T) {
 }
 
 func TestAbortAfterStandbyIsRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.approveAtGate()
 	h.w.hangOn = "Migrate:contract"
@@ -407,6 +413,7 @@ func TestAbortAfterStandbyIsRefused(t *testing.T) {
 }
 
 func TestPermanentFailureAtEveryStepCompensates(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		label string
 		moved bool
@@ -415,6 +422,7 @@ func TestPermanentFailureAtEveryStepCompensates(t *testing.T) {
 		{"SetWeight:10", true}, {"SetWeight:50", true}, {"Compare", true}, {"SetWeight:100", true},
 	} {
 		t.Run(c.label, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t)
 			h.approveAtGate()
 			h.w.failOn = c.label
@@ -434,6 +442,7 @@ func TestPermanentFailureAtEveryStepCompensates(t *testing.T) {
 	// leaves traffic on green.
 	for _, label := range []string{"Migrate:contract", "Decommission:blue"} {
 		t.Run(label, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t)
 			h.approveAtGate()
 			h.w.failOn = label
@@ -452,6 +461,7 @@ func TestPermanentFailureAtEveryStepCompensates(t *testing.T) {
 }
 
 func TestGuardBreachRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.w.guard = providers.Fail
 	st := h.run(testRelease())
@@ -467,6 +477,7 @@ func TestGuardBreachRollsBack(t *testing.T) {
 }
 
 func TestFailedComparisonRollsBackWithItsNumbers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.w.verdict = providers.Fail
 	st := h.run(testRelease())
@@ -476,7 +487,9 @@ func TestFailedComparisonRollsBackWithItsNumbers(t *testing.T) {
 }
 
 func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
+	t.Parallel()
 	t.Run("approve goes on", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t)
 		h.w.verdict = providers.Inconclusive
 		var seen Status
@@ -494,6 +507,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 		}
 	})
 	t.Run("abort rolls back", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t)
 		h.w.verdict = providers.Inconclusive
 		h.when(waitingFor("a decision on an inconclusive analysis"), func() {
@@ -505,6 +519,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 		}
 	})
 	t.Run("spec says rollback", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t)
 		h.w.verdict = providers.Inconclusive
 		rel := testRelease()
@@ -517,6 +532,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 }
 
 func TestApproveOutOfPhaseOrTwiceIsRejected(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var early, anonymous, second, noReason func() (string, error)
 	h.when(atStep(stepSoak), func() {
@@ -551,6 +567,7 @@ func TestApproveOutOfPhaseOrTwiceIsRejected(t *testing.T) {
 }
 
 func TestPauseHoldsBeforeTheNextStepUntilResumed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var held Status
 	var callsWhileHeld []string
@@ -580,6 +597,7 @@ func TestPauseHoldsBeforeTheNextStepUntilResumed(t *testing.T) {
 }
 
 func TestPauseStepWaitsForResume(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	rel := testRelease()
 	rel.Plan = slices.Insert(rel.Plan, stepWeight50-1, spec.Step{Pause: &spec.PauseStep{}})
@@ -599,6 +617,7 @@ func TestPauseStepWaitsForResume(t *testing.T) {
 }
 
 func TestRollbackDuringStandbyReturnsTrafficToBlue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.approveAtGate()
 	var answer func() (string, error)
@@ -619,6 +638,7 @@ func TestRollbackDuringStandbyReturnsTrafficToBlue(t *testing.T) {
 }
 
 func TestCancellingTheWorkflowAbortsAndRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.when(waitingFor("approval"), func() { h.w.mark("CANCEL"); h.env.CancelWorkflow() })
 	st := h.run(testRelease())
@@ -631,6 +651,7 @@ func TestCancellingTheWorkflowAbortsAndRollsBack(t *testing.T) {
 }
 
 func TestSignalsActLikeUpdates(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.when(waitingFor("approval"), func() {
 		h.env.SignalWorkflow(UpdateApprove, Decision{}) // refused: no one named
@@ -646,6 +667,7 @@ func TestSignalsActLikeUpdates(t *testing.T) {
 }
 
 func TestInvalidInputFailsBeforeAnything(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	rel := testRelease()
 	rel.App = ""

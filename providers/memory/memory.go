@@ -7,7 +7,6 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,10 +63,10 @@ func New(store *Store, settings map[string]any) (*Provider, error) {
 	for _, op := range s.FailOn {
 		name, arg, _ := strings.Cut(op, ":")
 		if !slices.Contains(operations, name) || (arg != "" && name != "setWeight") {
-			return nil, fmt.Errorf("failOn: unknown operation %q (known: %s, setWeight:N): %w", op, strings.Join(operations, ", "), providers.ErrBadConfig)
+			return nil, providers.BadConfig("failOn: unknown operation %q (known: %s, setWeight:N)", op, strings.Join(operations, ", "))
 		}
 		if _, err := strconv.Atoi(arg); arg != "" && err != nil {
-			return nil, fmt.Errorf("failOn: %q: weight %q is not a number: %w", op, arg, providers.ErrBadConfig)
+			return nil, providers.BadConfig("failOn: %q: weight %q is not a number", op, arg)
 		}
 	}
 	for _, r := range []*providers.Result{&s.Verdict, &s.Guard} {
@@ -76,7 +75,7 @@ func New(store *Store, settings map[string]any) (*Provider, error) {
 			*r = providers.Pass
 		case providers.Pass, providers.Fail, providers.Inconclusive:
 		default:
-			return nil, fmt.Errorf("verdict and guard are Pass, Fail or Inconclusive, not %q: %w", *r, providers.ErrBadConfig)
+			return nil, providers.BadConfig("verdict and guard are Pass, Fail or Inconclusive, not %q", *r)
 		}
 	}
 	return &Provider{store: store, s: s}, nil
@@ -103,7 +102,7 @@ func (p *Provider) call(ctx context.Context, op string) error {
 		}
 	}
 	if slices.Contains(p.s.FailOn, op) {
-		return fmt.Errorf("memory provider told to fail %s: %w", op, providers.ErrInvalid)
+		return providers.Invalid("memory provider told to fail %s", op)
 	}
 	return nil
 }
@@ -123,7 +122,7 @@ func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Po
 // Validate passes unless told to fail.
 func (p *Provider) Validate(ctx context.Context, r providers.Ref, smoke []string) error {
 	if err := p.call(ctx, "validate"); err != nil {
-		return fmt.Errorf("%w: %w", providers.ErrCheckFailed, err)
+		return providers.CheckFailed("%v", err)
 	}
 	return nil
 }
@@ -145,7 +144,7 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 		return err
 	}
 	if slices.Contains(p.s.FailOn, "setWeight:"+strconv.Itoa(green)) {
-		return fmt.Errorf("memory provider told to fail setWeight:%d: %w", green, providers.ErrInvalid)
+		return providers.Invalid("memory provider told to fail setWeight:%d", green)
 	}
 	p.store.mu.Lock()
 	p.store.weights[app] = green
