@@ -190,15 +190,16 @@ func (a *Activities) Guard(ctx context.Context, in GuardInput) (providers.Verdic
 				v = providers.Verdict{Result: providers.Inconclusive, Summary: "guard check failed: " + err.Error()}
 			}
 			switch v.Result {
+			case providers.Pass:
+				missing = 0
 			case providers.Fail:
 				return v, nil
-			case providers.Inconclusive:
+			default: // Inconclusive, or a result nobody knows: never a pass
+				v.Result = providers.Inconclusive
 				if missing++; missing >= guardInconclusiveLimit {
 					v.Summary = fmt.Sprintf("%d checks in a row without a verdict: %s", missing, v.Summary)
 					return v, nil
 				}
-			default:
-				missing = 0
 			}
 			select {
 			case <-ctx.Done():

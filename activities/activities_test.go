@@ -581,7 +581,7 @@ func TestDecommission(t *testing.T) {
 		// its deadline fails here instead of hanging.
 		{"never drains", true, append(slices.Repeat([]int{5}, 25), 0), nil, seconds(1), providers.Blue, nil, time.Second, 2500 * time.Millisecond},
 		{"cannot tell", true, append(slices.Repeat([]int{1}, 25), 0), errors.New("stats endpoint 503"), seconds(1), providers.Blue, nil, time.Second, 2500 * time.Millisecond},
-		{"no drain time", true, []int{3}, nil, 0, providers.Blue, []string{"inflight shop-api blue: 3"}, 0, time.Second},
+		{"no drain time", true, append(slices.Repeat([]int{3}, 25), 0), nil, 0, providers.Blue, []string{"inflight shop-api blue: 3"}, 0, time.Second},
 		{"traffic cannot drain", false, nil, nil, seconds(10), providers.Blue, []string{}, 0, time.Second},
 	}
 	for _, tt := range tests {

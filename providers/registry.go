@@ -83,7 +83,10 @@ func Get[T any](r *Registry, kind string, p spec.Provider) (T, error) {
 	}
 	t, ok := v.(T)
 	if !ok {
-		return zero, fits(kind, p.Type, v)
+		if err := fits(kind, p.Type, v); err != nil {
+			return zero, err
+		}
+		return zero, BadConfig("provider type %q is not a %T", p.Type, (*T)(nil))
 	}
 	return t, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/spec"
 )
 
 // Search attributes that operators filter releases by in the Temporal UI and in
@@ -155,11 +156,14 @@ func (r *release) notify(ctx workflow.Context, kind, msg string) {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	f := workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName, activities.NotifyInput{
-		Notifiers: ns,
-		Event:     providers.Event{App: r.ref.App, Version: r.ref.Version, Kind: kind, Message: msg, Time: workflow.Now(ctx)},
-	})
-	r.notifications = append(r.notifications, f)
+	event := providers.Event{App: r.ref.App, Version: r.ref.Version, Kind: kind, Message: msg, Time: workflow.Now(ctx)}
+	// One activity per notifier, so that a retry re-sends only to the one that
+	// failed.
+	for _, n := range ns {
+		f := workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName,
+			activities.NotifyInput{Notifiers: []spec.Provider{n}, Event: event})
+		r.notifications = append(r.notifications, f)
+	}
 }
 
 // flushNotifications waits for the notifications still on their way, so that

@@ -61,12 +61,13 @@ func New(store *Store, settings map[string]any) (*Provider, error) {
 		return nil, err
 	}
 	for _, op := range s.FailOn {
-		name, arg, _ := strings.Cut(op, ":")
-		if !slices.Contains(operations, name) || (arg != "" && name != "setWeight") {
+		name, arg, hasArg := strings.Cut(op, ":")
+		if !slices.Contains(operations, name) || (hasArg && name != "setWeight") {
 			return nil, providers.BadConfig("failOn: unknown operation %q (known: %s, setWeight:N)", op, strings.Join(operations, ", "))
 		}
-		if _, err := strconv.Atoi(arg); arg != "" && err != nil {
-			return nil, providers.BadConfig("failOn: %q: weight %q is not a number", op, arg)
+		// setWeight:N must be written as SetWeight matches it: a plain 0..100.
+		if n, err := strconv.Atoi(arg); hasArg && (err != nil || n < 0 || n > 100 || strconv.Itoa(n) != arg) {
+			return nil, providers.BadConfig("failOn: %q: write the weight as a number 0..100, like setWeight:50", op)
 		}
 	}
 	for _, r := range []*providers.Result{&s.Verdict, &s.Guard} {
@@ -121,10 +122,11 @@ func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Po
 
 // Validate passes unless told to fail.
 func (p *Provider) Validate(ctx context.Context, r providers.Ref, smoke []string) error {
-	if err := p.call(ctx, "validate"); err != nil {
+	err := p.call(ctx, "validate")
+	if err != nil && ctx.Err() == nil {
 		return providers.CheckFailed("%v", err)
 	}
-	return nil
+	return err
 }
 
 // Decommission forgets the color's pool.

@@ -33,7 +33,7 @@ func TestNewRefusesBadSettings(t *testing.T) {
 	}{
 		{"unknown operation", map[string]any{"failOn": []any{"validate", "reboot"}}, []string{`unknown operation "reboot"`, "setWeight:N"}},
 		{"argument on an operation other than setWeight", map[string]any{"failOn": []any{"provision:3"}}, []string{`unknown operation "provision:3"`}},
-		{"setWeight with a non-number", map[string]any{"failOn": []any{"setWeight:abc"}}, []string{`"setWeight:abc"`, `weight "abc" is not a number`}},
+		{"setWeight with a non-number", map[string]any{"failOn": []any{"setWeight:abc"}}, []string{`"setWeight:abc"`, `write the weight as a number 0..100`}},
 		{"verdict Maybe", map[string]any{"verdict": "Maybe"}, []string{`not "Maybe"`}},
 		{"guard Maybe", map[string]any{"guard": "Maybe"}, []string{`not "Maybe"`}},
 		{"lower-case verdict", map[string]any{"verdict": "pass"}, []string{`not "pass"`}},
@@ -404,5 +404,75 @@ func TestCompareAndGuardVerdicts(t *testing.T) {
 		if err != nil || g.Result != tt.wantGuard {
 			t.Errorf("%v: Guard = %+v, %v; want %s", tt.settings, g, err, tt.wantGuard)
 		}
+	}
+}
+
+// TestCancelEndsEveryOperation checks that a cancelled context ends every
+// delayed operation with the context's error, so that the activity reports a
+// cancellation rather than a failure.
+func TestCancelEndsEveryOperation(t *testing.T) {
+	calls := []struct {
+		op   string
+		call func(ctx context.Context, p *Provider) error
+	}{
+		{"provision", func(ctx context.Context, p *Provider) error { _, err := p.Provision(ctx, ref); return err }},
+		{"validate", func(ctx context.Context, p *Provider) error { return p.Validate(ctx, ref, nil) }},
+		{"decommission", func(ctx context.Context, p *Provider) error { return p.Decommission(ctx, ref, providers.Blue) }},
+		{"setWeight", func(ctx context.Context, p *Provider) error { return p.SetWeight(ctx, ref.App, 10) }},
+		{"guard", func(ctx context.Context, p *Provider) error { _, err := p.Guard(ctx, ref); return err }},
+		{"compare", func(ctx context.Context, p *Provider) error { _, err := p.Compare(ctx, ref, time.Minute); return err }},
+		{"migrate", func(ctx context.Context, p *Provider) error { _, err := p.Migrate(ctx, ref, "expand"); return err }},
+		{"notify", func(ctx context.Context, p *Provider) error { return p.Notify(ctx, providers.Event{App: ref.App}) }},
+	}
+	for _, c := range calls {
+		t.Run(c.op, func(t *testing.T) {
+			if c.op == "validate" {
+			}
+			p := newProvider(t, map[string]any{"delay": "10s"})
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(20*time.Millisecond, cancel)
+			start := time.Now()
+			err := c.call(ctx, p)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("%s returned after %v; the context was cancelled after 20ms", c.op, d)
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s = %v, want context.Canceled", c.op, err)
+			}
+			for _, kind := range []error{providers.ErrBadConfig, providers.ErrNotFound, providers.ErrInvalid, providers.ErrCheckFailed} {
+				if errors.Is(err, kind) {
+					t.Errorf("%s = %v: a cancellation reported as a permanent failure (%v)", c.op, err, kind)
+				}
+			}
+		})
+	}
+}
+
+// TestFailOnEntriesTakeEffect checks that a failOn entry that New accepts makes
+// its operation fail: an entry that can never fire must be refused, not ignored.
+func TestFailOnEntriesTakeEffect(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		entry string
+		call  func(p *Provider) error
+	}{
+		{"validate:", func(p *Provider) error { return p.Validate(ctx, ref, nil) }},
+		{"setWeight:", func(p *Provider) error { return p.SetWeight(ctx, ref.App, 50) }},
+		{"setWeight:050", func(p *Provider) error { return p.SetWeight(ctx, ref.App, 50) }},
+		{"setWeight:+50", func(p *Provider) error { return p.SetWeight(ctx, ref.App, 50) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.entry, func(t *testing.T) {
+			p, err := New(NewStore(), map[string]any{"failOn": []any{tt.entry}})
+			if err != nil {
+				if !errors.Is(err, providers.ErrBadConfig) || !strings.Contains(err.Error(), tt.entry) {
+					t.Errorf("New refused %q with %v, want a bad config naming it", tt.entry, err)
+				}
+				return
+			}
+			if err := tt.call(p); err == nil {
+				t.Errorf("failOn %q was accepted but the operation did not fail", tt.entry)
+			}
+		})
 	}
 }
