@@ -138,9 +138,14 @@ func TestGetKeepsState(t *testing.T) {
 }
 
 // TestGetConcurrent checks that concurrent first uses end with one provider
-// that every caller shares.
+// that every caller shares, even when the builds overlap.
 func TestGetConcurrent(t *testing.T) {
 	b, _ := countingBuilder()
+	build := b.New
+	b.New = func(settings map[string]any) (any, error) {
+		time.Sleep(20 * time.Millisecond) // let every caller miss the cache
+		return build(settings)
+	}
 	reg := providers.NewRegistry(b)
 	p := spec.Provider{Type: "counted", Settings: map[string]any{"region": "eu"}}
 	const n = 16
