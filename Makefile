@@ -7,18 +7,26 @@ TEMPORAL := $(BIN)/temporal
 export TEMPORAL_BIN       := $(TEMPORAL)
 export CUTOVER_BIN        := $(BIN)/cutover
 export CUTOVER_WORKER_BIN := $(BIN)/cutover-worker
+export DEMO_APP_BIN       := $(BIN)/demo-app
+export LOADGEN_BIN        := $(BIN)/loadgen
 
 .PHONY: all build test lint unit e2e record-histories dev-server demo clean FORCE
 
 all: build
 
-build: $(BIN)/cutover $(BIN)/cutover-worker
+build: $(BIN)/cutover $(BIN)/cutover-worker $(BIN)/demo-app $(BIN)/loadgen
 
 $(BIN)/cutover: FORCE
 	$(GO) build -o $@ ./starter
 
 $(BIN)/cutover-worker: FORCE
 	$(GO) build -o $@ ./worker
+
+$(BIN)/demo-app: FORCE
+	$(GO) build -o $@ ./deploy/demo-app
+
+$(BIN)/loadgen: FORCE
+	$(GO) build -o $@ ./loadgen/cmd/loadgen
 
 # The Temporal CLI (dev server and Web UI), pinned in tools/go.mod: its embedded
 # server does not compile next to the product's current SDK. The first build takes
@@ -40,7 +48,7 @@ test: lint build $(TEMPORAL)
 	$(GO) test -count=1 -timeout 45m ./...
 
 unit:
-	$(GO) test -count=1 ./spec/... ./workflows/... ./activities/... ./providers/...
+	$(GO) test -count=1 ./spec/... ./workflows/... ./activities/... ./providers/... ./router/... ./loadgen/... ./deploy/...
 
 e2e: build $(TEMPORAL)
 	$(GO) test -count=1 -v -timeout 30m ./tests/...

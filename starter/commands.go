@@ -49,6 +49,8 @@ func newRoot() *cobra.Command {
 		decideCmd(g, workflows.UpdatePause, "Hold a release before its next step"),
 		decideCmd(g, workflows.UpdateResume, "Resume a paused release"),
 		decideCmd(g, workflows.UpdateRollback, "Roll a release back, also during the standby window after promotion"),
+		routerCmd(),
+		localCmd(),
 	)
 	return root
 }

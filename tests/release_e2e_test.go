@@ -55,13 +55,13 @@ type cluster struct {
 	http    []string // each worker's /metrics and /healthz address
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, workerEnv ...string) *cluster {
 	cli, worker := harness.CutoverBinaries(t)
 	srv := harness.StartTemporal(t, harness.DevServerOptions{})
 	c := &cluster{t: t, server: srv, cli: cli, env: srv.Env("e2e")}
 	for i := range 2 {
 		addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-		env := append(c.env, "CUTOVER_HTTP_ADDR="+addr)
+		env := append(append(append([]string{}, c.env...), workerEnv...), "CUTOVER_HTTP_ADDR="+addr)
 		c.workers = append(c.workers, harness.Start(t, fmt.Sprintf("worker %d", i), env, worker))
 		c.http = append(c.http, addr)
 	}

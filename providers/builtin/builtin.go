@@ -9,6 +9,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/local"
 	"github.com/cutoverhq/cutover/providers/logs"
 	"github.com/cutoverhq/cutover/providers/memory"
 )
@@ -17,6 +18,7 @@ import (
 func Builders(log *slog.Logger) []providers.Builder {
 	return []providers.Builder{
 		memory.NewBuilder(),
+		local.NewBuilder(),
 		logs.NewBuilder(log),
 	}
 }

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run the real main() in a child process (the test binary
+// itself, re-executed with DEMO_APP_RUN_MAIN=1), to check exit statuses and
+// signal handling without building the command.
+func TestMain(m *testing.M) {
+	if os.Getenv("DEMO_APP_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func mustConfig(t *testing.T, kv ...string) config {
+	t.Helper()
+	cfg, err := parseConfig(env(append([]string{"PORT", "8080"}, kv...)...))
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	return cfg
+}
+
+func get(h http.Handler, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg := mustConfig(t)
+	if cfg.Host != "127.0.0.1" || cfg.Port != "8080" || cfg.Version != "dev" || cfg.ErrorRate != 0 ||
+		cfg.Latency != 0 || cfg.FailAfter != 0 || cfg.StartupDelay != 0 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	cfg = mustConfig(t, "HOST", "::1", "VERSION", "2.0.0", "ERROR_RATE", "0.25",
+		"LATENCY", "15ms", "FAIL_AFTER", "1m", "STARTUP_DELAY", "2s")
+	if cfg.Host != "::1" || cfg.Version != "2.0.0" || cfg.ErrorRate != 0.25 || cfg.Latency != 15*time.Millisecond ||
+		cfg.FailAfter != time.Minute || cfg.StartupDelay != 2*time.Second {
+		t.Fatalf("set: %+v", cfg)
+	}
+}
+
+func TestParseConfigErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		variable string
+		env      []string
+	}{
+		{"PORT", nil},
+		{"PORT", []string{"PORT", "abc"}},
+		{"PORT", []string{"PORT", "0"}},
+		{"PORT", []string{"PORT", "70000"}},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "2"}},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "-0.1"}},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "NaN"}},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "half"}},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "abc"}},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "-1s"}},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "100"}},
+		{"FAIL_AFTER", []string{"PORT", "1", "FAIL_AFTER", "soon"}},
+		{"STARTUP_DELAY", []string{"PORT", "1", "STARTUP_DELAY", "5 s"}},
+	} {
+		_, err := parseConfig(env(tc.env...))
+		var ce *configError
+		if !errors.As(err, &ce) || ce.Var != tc.variable || !strings.HasPrefix(err.Error(), tc.variable+": ") {
+			t.Errorf("env %q: got %v, want an error naming %s", tc.env, err, tc.variable)
+		}
+	}
+}
+
+func TestRootAnswersVersionAndInstance(t *testing.T) {
+	h := newServer(mustConfig(t, "VERSION", "1.2.3"))
+	rec := get(h, "/")
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["version"] != "1.2.3" || body["instance"] != "8080" || len(body) != 2 {
+		t.Fatalf("body %v", body)
+	}
+	if rec := get(h, "/healthz"); rec.Code != http.StatusOK || rec.Body.String() != "ok\n" {
+		t.Fatalf("GET /healthz: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := get(h, "/nope"); rec.Code != http.StatusNotFound {
+		t.Fatalf("GET /nope: %d", rec.Code)
+	}
+}
+
+func TestErrorRateIsCountedNotRandom(t *testing.T) {
+	for _, tc := range []struct {
+		rate     string
+		requests int
+		failures int
+	}{
+		{"0.05", 1000, 50},
+		{"0", 100, 0},
+		{"1", 100, 100},
+		{"0.5", 10, 5},
+		{"0.3", 1000, 300},
+	} {
+		h := newServer(mustConfig(t, "ERROR_RATE", tc.rate))
+		var failed []int
+		for n := range tc.requests {
+			switch code := get(h, "/").Code; code {
+			case http.StatusInternalServerError:
+				failed = append(failed, n)
+			case http.StatusOK:
+			default:
+				t.Fatalf("rate %s: request %d answered %d", tc.rate, n, code)
+			}
+		}
+		if len(failed) != tc.failures {
+			t.Errorf("rate %s over %d requests: %d failed, want %d", tc.rate, tc.requests, len(failed), tc.failures)
+		}
+		if tc.rate == "0.05" {
+			for i, n := range failed { // every 20th: requests 19, 39, ...
+				if n != 20*i+19 {
+					t.Fatalf("rate 0.05: failure %d was request %d, want %d", i, n, 20*i+19)
+				}
+			}
+		}
+	}
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestFailAfterFlipsRootAndHealthz(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := mustConfig(t, "FAIL_AFTER", "30s", "VERSION", "2.0.0")
+	cfg.now = clock.now
+	h := newServer(cfg)
+
+	clock.advance(29 * time.Second)
+	if a, b := get(h, "/").Code, get(h, "/healthz").Code; a != 200 || b != 200 {
+		t.Fatalf("before FAIL_AFTER: / %d, /healthz %d", a, b)
+	}
+	clock.advance(time.Second)
+	for range 3 {
+		rec := get(h, "/")
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"version":"2.0.0"`) {
+			t.Fatalf("after FAIL_AFTER: / %d %s", rec.Code, rec.Body.String())
+		}
+		if rec := get(h, "/healthz"); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("after FAIL_AFTER: /healthz %d", rec.Code)
+		}
+	}
+}
+
+func TestLatencyIsAdded(t *testing.T) {
+	h := newServer(mustConfig(t, "LATENCY", "40ms"))
+	start := time.Now()
+	if rec := get(h, "/"); rec.Code != 200 {
+		t.Fatalf("GET /: %d", rec.Code)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Fatalf("answered in %v, want at least LATENCY=40ms", d)
+	}
+	// /healthz is not slowed down.
+	start = time.Now()
+	get(h, "/healthz")
+	if d := time.Since(start); d >= 40*time.Millisecond {
+		t.Fatalf("/healthz took %v", d)
+	}
+}
+
+func TestMetricsCountByCode(t *testing.T) {
+	h := newServer(mustConfig(t, "ERROR_RATE", "0.25"))
+	for range 20 {
+		get(h, "/")
+	}
+	for range 5 {
+		get(h, "/healthz") // not counted: only / is
+	}
+	rec := get(h, "/metrics")
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics: %d", rec.Code)
+	}
+	text := rec.Body.String()
+	for _, want := range []string{
+		`demo_requests_total{code="200"} 15`,
+		`demo_requests_total{code="500"} 5`,
+		`demo_request_duration_seconds_count 20`,
+		`demo_request_duration_seconds_bucket{le="+Inf"} 20`,
+		"# TYPE demo_request_duration_seconds histogram",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	// Its own registry: no Go runtime or process collectors.
+	if strings.Contains(text, "go_goroutines") || strings.Contains(text, "process_") {
+		t.Errorf("metrics come from the default registry:\n%s", text)
+	}
+}
+
+func TestMetricsStartAtZero(t *testing.T) {
+	text := get(newServer(mustConfig(t)), "/metrics").Body.String()
+	for _, want := range []string{`demo_requests_total{code="200"} 0`, `demo_requests_total{code="500"} 0`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, newServer(mustConfig(t, "LATENCY", "300ms")), logger) }()
+
+	url := "http://" + ln.Addr().String() + "/"
+	resc := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			resc <- -1
+			return
+		}
+		resp.Body.Close()
+		resc <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // the request is in its LATENCY
+	cancel()
+	if code := <-resc; code != http.StatusOK {
+		t.Fatalf("in-flight request during shutdown: %d", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// child runs main() in a child process with env.
+func child(t *testing.T, env ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	// atexit_sleep_ms=0: a -race binary otherwise sleeps 1s before exiting.
+	cmd.Env = append(os.Environ(), "DEMO_APP_RUN_MAIN=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.Env = append(cmd.Env, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	return cmd, &stderr
+}
+
+func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		variable string
+		env      []string
+	}{
+		{"ERROR_RATE", []string{"PORT=18080", "ERROR_RATE=2"}},
+		{"LATENCY", []string{"PORT=18080", "LATENCY=abc"}},
+		{"PORT", []string{"PORT="}},
+	} {
+		cmd, stderr := child(t, tc.env...)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: exit %v, want status 2", tc.env, err)
+			continue
+		}
+		out := stderr.String()
+		if strings.Count(out, "\n") != 1 || !strings.Contains(out, tc.variable+":") {
+			t.Errorf("%v: stderr %q, want one line naming %s", tc.env, out, tc.variable)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	port := freePort(t)
+	cmd, stderr := child(t, "PORT="+port, "VERSION=9.9.9", "LATENCY=300ms")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://127.0.0.1:" + port
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo-app did not come up: %v\n%s", err, stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	ansc := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			ansc <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		ansc <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	a := <-ansc
+	if a.err != nil || a.code != 200 || !strings.Contains(a.body, `"version":"9.9.9"`) || !strings.Contains(a.body, `"instance":"`+port+`"`) {
+		t.Fatalf("in-flight request: %d %q %v", a.code, a.body, a.err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr)
+	}
+	// One start line with version and port.
+	var started int
+	sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "version=9.9.9") && strings.Contains(sc.Text(), "port="+port) {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Fatalf("want one start line with version and port, log:\n%s", stderr)
+	}
+}
+
+func TestStartupDelayHoldsListening(t *testing.T) {
+	port := freePort(t)
+	cmd, stderr := child(t, "PORT="+port, "STARTUP_DELAY=400ms")
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var upAfter time.Duration
+	for time.Since(start) < 5*time.Second {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			upAfter = time.Since(start)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if upAfter < 400*time.Millisecond {
+		t.Fatalf("listening after %v, want at least STARTUP_DELAY=400ms\n%s", upAfter, stderr)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGINT: %v\n%s", err, stderr)
+	}
+}

@@ -1,0 +1,72 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/router"
+)
+
+// The local provider can judge green by the health the router sees: its active
+// checks and its passive ejections of instances that refuse connections. That
+// catches a green that crashes or fails its health checks; a green that answers
+// with errors or slowly needs a metrics analysis.
+
+// Guard fails when any green instance is unhealthy or ejected, and is
+// inconclusive when the router has no green instance at all.
+func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
+	a, err := p.admin()
+	if err != nil {
+		return providers.Verdict{}, err
+	}
+	st, err := a.State(ctx)
+	if err != nil {
+		return providers.Verdict{}, err
+	}
+	m := poolHealth("green health", st.Pools[router.Green])
+	return providers.Verdict{Result: m.Result, Summary: m.Reason, Metrics: []providers.Metric{m}}, nil
+}
+
+// Compare judges both pools' health: Pass only when every instance of both is
+// healthy.
+func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
+	a, err := p.admin()
+	if err != nil {
+		return providers.Verdict{}, err
+	}
+	st, err := a.State(ctx)
+	if err != nil {
+		return providers.Verdict{}, err
+	}
+	green := poolHealth("green health", st.Pools[router.Green])
+	blue := poolHealth("blue health", st.Pools[router.Blue])
+	v := providers.Verdict{Result: green.Result, Metrics: []providers.Metric{blue, green}}
+	if blue.Result != providers.Pass && v.Result == providers.Pass {
+		v.Result = providers.Inconclusive // nothing healthy to compare green with
+	}
+	v.Summary = fmt.Sprintf("instance health from the router: %s; %s", blue.Reason, green.Reason)
+	return v, nil
+}
+
+func poolHealth(name string, pool []router.Instance) providers.Metric {
+	healthy := 0
+	for _, in := range pool {
+		if in.Healthy && !in.Ejected {
+			healthy++
+		}
+	}
+	m := providers.Metric{Name: name, Critical: true, Values: []providers.Value{
+		{Name: "healthy", Value: float64(healthy)}, {Name: "instances", Value: float64(len(pool))},
+	}}
+	switch {
+	case len(pool) == 0:
+		m.Result, m.Reason = providers.Inconclusive, name+": no instances"
+	case healthy < len(pool):
+		m.Result, m.Reason = providers.Fail, fmt.Sprintf("%s: %d of %d instances healthy", name, healthy, len(pool))
+	default:
+		m.Result, m.Reason = providers.Pass, fmt.Sprintf("%s: %d of %d instances healthy", name, healthy, len(pool))
+	}
+	return m
+}
