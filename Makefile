@@ -10,7 +10,7 @@ export CUTOVER_WORKER_BIN := $(BIN)/cutover-worker
 export DEMO_APP_BIN       := $(BIN)/demo-app
 export LOADGEN_BIN        := $(BIN)/loadgen
 
-.PHONY: all build test lint unit e2e record-histories dev-server demo clean FORCE
+.PHONY: all build test lint unit e2e record-histories dev-server demo demo-rollback clean FORCE
 
 all: build
 
@@ -68,6 +68,9 @@ dev-server: $(TEMPORAL)
 
 demo: build $(TEMPORAL)
 	./deploy/demo/demo.sh
+
+demo-rollback: build $(TEMPORAL)
+	./deploy/demo/demo.sh rollback
 
 clean:
 	rm -rf $(BIN) .cache

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -11,25 +12,29 @@ import (
 	"github.com/cutoverhq/cutover/workflows"
 )
 
-// printProgress prints timestamped lines for what changed since prev, which
-// reads well in a CI log. It works from the step records, so a poll that came
-// late still prints every step that started or ended in between.
+// printProgress prints a timestamped line for each thing that happened since
+// prev, in the order it happened, which reads well in a CI log. It works from
+// the step records and decisions, so a poll that came late still prints every
+// step that started or ended in between, with the time it did.
 func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
-	ts := time.Now().Format("15:04:05")
-	line := func(format string, args ...any) { fmt.Fprintf(w, ts+" "+format+"\n", args...) }
 	var before workflows.Status
 	if prev != nil {
 		before = *prev
 	}
-	for _, d := range st.Decisions[min(len(before.Decisions), len(st.Decisions)):] {
-		line("%s by %s%s", d.Action, d.By, reasonSuffix(d.Reason))
+	type event struct {
+		at   time.Time
+		text string
+	}
+	var events []event
+	add := func(at time.Time, format string, args ...any) {
+		events = append(events, event{at, fmt.Sprintf(format, args...)})
 	}
 	steps := func(s workflows.Status) []workflows.StepRecord {
 		return append(append([]workflows.StepRecord{}, s.Steps...), s.Rollback...)
 	}
-	old, now := steps(before), steps(st)
-	for i, s := range now {
-		was := workflows.StepRecord{State: workflows.StatePending}
+	old := steps(before)
+	for i, s := range steps(st) {
+		was := workflows.StepRecord{}
 		if i < len(old) {
 			was = old[i]
 		}
@@ -37,29 +42,37 @@ func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
 		if i >= len(st.Steps) {
 			name = "rollback"
 		}
-		if was.State == workflows.StatePending && s.State != workflows.StatePending {
-			line("%s %s", name, s.Description)
+		if !s.Started.IsZero() && was.Started.IsZero() {
+			add(s.Started, "%s %s", name, s.Description)
 			if s.Kind == "approval" {
-				line("waiting for approval: cutover approve %s --as NAME (or cutover abort %s --reason ...)", st.App, st.App)
+				add(s.Started, "waiting for approval: cutover approve %s --as NAME (or cutover abort %s --reason ...)", st.App, st.App)
 			}
 		}
-		if was.State != s.State && s.State != workflows.StateRunning && s.State != workflows.StatePending {
-			line("%s %s in %s%s", name, s.State, took(s, st.EndedAt), reasonSuffix(s.Detail))
+		if !s.Ended.IsZero() && was.Ended.IsZero() {
+			add(s.Ended, "%s %s in %s%s", name, s.State, took(s, st.EndedAt), reasonSuffix(s.Detail))
 		}
 	}
+	for _, d := range st.Decisions[min(len(before.Decisions), len(st.Decisions)):] {
+		add(d.At, "%s by %s%s", d.Action, d.By, reasonSuffix(d.Reason))
+	}
+	if st.Outcome != workflows.OutcomeRunning && before.Outcome != st.Outcome {
+		add(st.EndedAt, "outcome: %s%s", st.Outcome, reasonSuffix(st.Reason))
+	}
+	now := time.Now()
 	if st.Waiting != "" && st.Waiting != before.Waiting && st.Waiting != "approval" {
-		line("waiting for %s (cutover approve %s --as NAME, or cutover abort %s --reason ...)", st.Waiting, st.App, st.App)
+		add(now, "waiting for %s (cutover approve %s --as NAME, or cutover abort %s --reason ...)", st.Waiting, st.App, st.App)
 	}
 	if st.Paused && !before.Paused {
-		line("paused (cutover resume %s)", st.App)
+		add(now, "paused (cutover resume %s)", st.App)
 	}
 	// A passing verdict shows in its step's line; one that holds or ends the
 	// release gets a line of its own.
 	if v := st.LastVerdict; v != nil && v.Result != providers.Pass && (before.LastVerdict == nil || before.LastVerdict.String() != v.String()) {
-		line("verdict: %s", st.LastVerdict)
+		add(now, "verdict: %s", v)
 	}
-	if st.Outcome != workflows.OutcomeRunning && before.Outcome != st.Outcome {
-		line("outcome: %s%s", st.Outcome, reasonSuffix(st.Reason))
+	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
+	for _, e := range events {
+		fmt.Fprintf(w, "%s %s\n", e.at.Local().Format("15:04:05"), e.text)
 	}
 }
 

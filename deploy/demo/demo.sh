@@ -1,56 +1,83 @@
 #!/usr/bin/env bash
-# make demo: a whole release on this machine, with the Temporal Web UI to watch
-# it in. It starts a Temporal dev server (UI on http://127.0.0.1:8233) and a
-# worker, releases deploy/demo/release.yaml, approves at the gate the way an
-# operator would, and prints the summary. Every process it starts is stopped on
-# exit and on Ctrl-C.
+# make demo / make demo-rollback: a whole blue-green release on this machine,
+# with real traffic and the Temporal Web UI to watch it in. No cloud account,
+# container runtime or database is needed.
+#
+# It starts a Temporal dev server (UI on http://127.0.0.1:8233), a worker, the
+# router (users on 127.0.0.1:8080, admin API on 127.0.0.1:8081), blue 1.0.0 with
+# two instances of the demo app, and a load generator at 200 requests/s that runs
+# throughout. Then it releases deploy/demo/release.yaml (2.0.0), approves at the
+# gate the way an operator would, and prints a summary. With `rollback` it
+# releases release-bad.yaml instead: 3.0.0 starts failing at 50% and the soak
+# guard rolls it back. Every process it starts is stopped on exit and on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mode=${1:-good}
+spec=deploy/demo/release.yaml
+[ "$mode" = rollback ] && spec=deploy/demo/release-bad.yaml
 bin=$PWD/bin
 port=${CUTOVER_DEMO_PORT:-7233}
 ui=${CUTOVER_DEMO_UI_PORT:-8233}
 keep=${CUTOVER_DEMO_KEEP:-}
-work=$(mktemp -d)
+state=.cache/demo
 pids=()
 
 cleanup() {
   trap - EXIT INT TERM
+  echo "==> stopping everything the demo started"
+  [ -f "$state/pools/demo/blue.json" ] || [ -f "$state/pools/demo/green.json" ] &&
+    "$bin/cutover" local stop -f "$spec" >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'echo; echo "interrupted: stopping everything"; exit 130' INT TERM
+trap 'echo; echo "interrupted"; exit 130' INT TERM
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  echo "demo: port $port is taken (another Temporal?); set CUTOVER_DEMO_PORT to another port" >&2
-  exit 1
-fi
+for p in "$port" "$ui" 8080 8081; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "demo: port $p is taken; stop what uses it (another demo?)" >&2
+    exit 1
+  fi
+done
 
-mkdir -p .cache
-echo "==> starting Temporal dev server on 127.0.0.1:$port (Web UI http://127.0.0.1:$ui)"
+rm -rf "$state" && mkdir -p "$state"
+export TEMPORAL_ADDRESS=127.0.0.1:$port CUTOVER_TASK_QUEUE=cutover-demo
+export CUTOVER_ROUTER_TOKEN=${CUTOVER_ROUTER_TOKEN:-demo-$RANDOM$RANDOM}
+
+echo "==> Temporal dev server on $TEMPORAL_ADDRESS, Web UI on http://127.0.0.1:$ui"
 "$bin/temporal" server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui" \
-  --db-filename .cache/demo-temporal.db --log-level error \
+  --db-filename "$state/temporal.db" --log-level error \
   --search-attribute CutoverApp=Keyword --search-attribute CutoverVersion=Keyword \
   --search-attribute CutoverStage=Keyword --search-attribute CutoverTrafficPercent=Int \
-  --search-attribute CutoverOutcome=Keyword >"$work/temporal.log" 2>&1 &
+  --search-attribute CutoverOutcome=Keyword >"$state/temporal.log" 2>&1 &
 pids+=($!)
-
-export TEMPORAL_ADDRESS=127.0.0.1:$port CUTOVER_TASK_QUEUE=cutover-demo
 for _ in $(seq 100); do
   "$bin/temporal" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
-echo "==> starting a worker (log: $work/worker.log)"
-CUTOVER_HTTP_ADDR=127.0.0.1:0 "$bin/cutover-worker" >"$work/worker.log" 2>&1 &
+echo "==> router: users on http://127.0.0.1:8080, admin API on 127.0.0.1:8081 (log: $state/router.log)"
+"$bin/cutover" router --app demo --listen 127.0.0.1:8080 --admin 127.0.0.1:8081 >"$state/router.log" 2>&1 &
 pids+=($!)
 
-echo "==> the plan"
-"$bin/cutover" plan -f deploy/demo/release.yaml
+echo "==> worker (log: $state/worker.log)"
+CUTOVER_HTTP_ADDR=127.0.0.1:0 "$bin/cutover-worker" >"$state/worker.log" 2>&1 &
+pids+=($!)
 
-echo "==> releasing demo 2.0.0 (watch it at http://127.0.0.1:$ui/namespaces/default/workflows/release%2Fdemo)"
-"$bin/cutover" release -f deploy/demo/release.yaml --wait --by "$(whoami) (make demo)" &
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null && break; sleep 0.1; done
+echo "==> blue: demo 1.0.0, two instances"
+"$bin/cutover" local start -f "$spec" --version 1.0.0
+
+echo "==> load: 200 requests/s to http://127.0.0.1:8080/ until the release ends (progress every 5s)"
+"$bin/loadgen" -url http://127.0.0.1:8080/ -rate 200 -duration 10m -max 200000 -progress 5s \
+  >"$state/load.out" 2> >(sed -u 's/^/           /' >&2) &
+load=$!
+pids+=($load)
+
+echo "==> the plan"
+"$bin/cutover" plan -f "$spec"
+echo "==> releasing (watch it at http://127.0.0.1:$ui/namespaces/default/workflows/release%2Fdemo)"
+"$bin/cutover" release -f "$spec" --wait --by "$(whoami) (make demo)" &
 release=$!
 pids+=($release)
 
@@ -60,16 +87,32 @@ until "$bin/cutover" status demo --json 2>/dev/null | grep -q '"waiting": "appro
 done
 if kill -0 "$release" 2>/dev/null; then
   echo "==> an operator approves: cutover approve demo --as demo-operator"
-  "$bin/cutover" approve demo --as demo-operator --reason "the demo looks good"
+  "$bin/cutover" approve demo --as demo-operator --reason "the numbers look good"
 fi
 
 code=0
 wait "$release" || code=$?
-echo "==> release exited with code $code (0 promoted, 3 rolled back, 4 aborted)"
-"$bin/cutover" status demo
-echo "==> find it in the Temporal UI: http://127.0.0.1:$ui/namespaces/default/workflows?query=CutoverApp%3D%22demo%22"
+sleep 1
+kill -TERM "$load" 2>/dev/null || true
+wait "$load" 2>/dev/null || true
+
+echo
+echo "==> summary"
+case $code in
+  0) echo "release: promoted (exit 0)" ;;
+  3) echo "release: rolled back automatically (exit 3)" ;;
+  4) echo "release: aborted (exit 4)" ;;
+  *) echo "release: failed (exit $code)" ;;
+esac
+"$bin/cutover" status demo | sed 's/^/  /'
+echo "load generator (requests served by each version, failed requests):"
+sed 's/^/  /' "$state/load.out"
+echo "find the release in the Temporal UI: http://127.0.0.1:$ui/namespaces/default/workflows?query=CutoverApp%3D%22demo%22"
 if [ -n "$keep" ]; then
-  echo "==> CUTOVER_DEMO_KEEP is set: the dev server and UI stay up until Ctrl-C"
+  echo "==> CUTOVER_DEMO_KEEP is set: everything stays up until Ctrl-C (users: http://127.0.0.1:8080/)"
   wait "${pids[0]}"
 fi
-exit "$code"
+case $mode in
+  rollback) [ "$code" = 3 ] ;;
+  *) exit "$code" ;;
+esac

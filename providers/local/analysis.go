@@ -26,7 +26,7 @@ func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdic
 		return providers.Verdict{}, err
 	}
 	m := poolHealth("green health", st.Pools[router.Green])
-	return providers.Verdict{Result: m.Result, Summary: m.Reason, Metrics: []providers.Metric{m}}, nil
+	return providers.Verdict{Result: m.Result, Summary: "instance health seen by the router", Metrics: []providers.Metric{m}}, nil
 }
 
 // Compare judges both pools' health: Pass only when every instance of both is
@@ -46,7 +46,7 @@ func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Dur
 	if blue.Result != providers.Pass && v.Result == providers.Pass {
 		v.Result = providers.Inconclusive // nothing healthy to compare green with
 	}
-	v.Summary = fmt.Sprintf("instance health from the router: %s; %s", blue.Reason, green.Reason)
+	v.Summary = "instance health seen by the router"
 	return v, nil
 }
 
@@ -62,11 +62,11 @@ func poolHealth(name string, pool []router.Instance) providers.Metric {
 	}}
 	switch {
 	case len(pool) == 0:
-		m.Result, m.Reason = providers.Inconclusive, name+": no instances"
+		m.Result, m.Reason = providers.Inconclusive, "no instances"
 	case healthy < len(pool):
-		m.Result, m.Reason = providers.Fail, fmt.Sprintf("%s: %d of %d instances healthy", name, healthy, len(pool))
+		m.Result, m.Reason = providers.Fail, fmt.Sprintf("%d of %d instances healthy", healthy, len(pool))
 	default:
-		m.Result, m.Reason = providers.Pass, fmt.Sprintf("%s: %d of %d instances healthy", name, healthy, len(pool))
+		m.Result = providers.Pass
 	}
 	return m
 }

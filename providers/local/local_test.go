@@ -262,7 +262,7 @@ func TestGuardSeesAKilledInstance(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		v, err := p.Guard(ctx, ref)
-		if err == nil && v.Result == providers.Fail && strings.Contains(v.Summary, "1 of 2 instances healthy") {
+		if err == nil && v.Result == providers.Fail && strings.Contains(v.String(), "green health Fail healthy=1, instances=2") {
 			break
 		}
 		if time.Now().After(deadline) {
