@@ -50,3 +50,12 @@ func (a admin) SetWeight(ctx context.Context, green int) error {
 func (a admin) SetPool(ctx context.Context, color string, urls []string) error {
 	return classify(a.c.SetPool(ctx, color, urls))
 }
+
+// routerState reads the router's state.
+func (p *Provider) routerState(ctx context.Context) (router.State, error) {
+	a, err := p.admin()
+	if err != nil {
+		return router.State{}, err
+	}
+	return a.State(ctx)
+}

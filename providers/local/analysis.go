@@ -17,11 +17,7 @@ import (
 // Guard fails when any green instance is unhealthy or ejected, and is
 // inconclusive when the router has no green instance at all.
 func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
-	a, err := p.admin()
-	if err != nil {
-		return providers.Verdict{}, err
-	}
-	st, err := a.State(ctx)
+	st, err := p.routerState(ctx)
 	if err != nil {
 		return providers.Verdict{}, err
 	}
@@ -32,11 +28,7 @@ func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdic
 // Compare judges both pools' health: Pass only when every instance of both is
 // healthy.
 func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
-	a, err := p.admin()
-	if err != nil {
-		return providers.Verdict{}, err
-	}
-	st, err := a.State(ctx)
+	st, err := p.routerState(ctx)
 	if err != nil {
 		return providers.Verdict{}, err
 	}

@@ -352,11 +352,7 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 
 // Weight reads green's share back from the router.
 func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
-	a, err := p.admin()
-	if err != nil {
-		return 0, err
-	}
-	st, err := a.State(ctx)
+	st, err := p.routerState(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -365,11 +361,7 @@ func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
 
 // InFlight returns the requests the color serves now, from the router.
 func (p *Provider) InFlight(ctx context.Context, app string, c providers.Color) (int, error) {
-	a, err := p.admin()
-	if err != nil {
-		return 0, err
-	}
-	st, err := a.State(ctx)
+	st, err := p.routerState(ctx)
 	if err != nil {
 		return 0, err
 	}
