@@ -21,7 +21,7 @@ const (
 	exitAborted    = 4
 )
 
-// exitError carries an exit code other than 1 out of a command.
+// exitCode carries an exit code other than 1 out of a command.
 type exitCode struct {
 	code int
 	msg  string

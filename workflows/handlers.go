@@ -60,7 +60,8 @@ func (r *release) registerHandlers(ctx workflow.Context) error {
 	return nil
 }
 
-// ended refuses any decision once the release has an outcome or is rolling back.
+// refuseIfOver refuses any decision once the release has an outcome or is
+// rolling back.
 func (r *release) refuseIfOver() error {
 	switch {
 	case r.ended:
