@@ -74,3 +74,9 @@ demo-rollback: build $(TEMPORAL)
 
 clean:
 	rm -rf $(BIN) .cache
+
+# Router overhead (against haproxy when it is installed), abort latency and
+# promotion overhead on this machine, written to docs/benchmarks.md (~5 minutes).
+.PHONY: bench
+bench: build $(TEMPORAL)
+	$(GO) run ./bench -out docs/benchmarks.md

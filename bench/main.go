@@ -1,0 +1,228 @@
+// Command bench measures Cutover on this machine and writes the results as
+// Markdown (docs/benchmarks.md with `make bench`):
+//
+//  1. the router's overhead: throughput and latency straight to a demo-app
+//     instance, through `cutover router` and through haproxy (when installed);
+//  2. abort latency: from `cutover abort` being started to the router sending
+//     no more traffic to green, and to the command returning;
+//  3. a whole promotion's wall time minus its configured soak and standby
+//     timers: the orchestration overhead.
+//
+// Everything it starts (a Temporal dev server, a worker, routers, demo-app
+// instances, haproxy) listens on 127.0.0.1 only and is stopped before it exits;
+// all load is bounded in rate, count and time.
+//
+//	go run ./bench [-sections overhead,abort,promotion] [-out FILE]
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	out      string
+	sections []string
+
+	// Section 1.
+	rate        int
+	duration    time.Duration
+	concurrency int
+	clients     int
+	maxDuration time.Duration
+	maxRequests int
+	rounds      int
+
+	// Sections 2 and 3.
+	aborts     int
+	promotions int
+}
+
+var allSections = []string{"overhead", "abort", "promotion"}
+
+func main() {
+	var cfg config
+	var sections string
+	flag.StringVar(&cfg.out, "out", "", "write the Markdown report to this file (default: standard output)")
+	flag.StringVar(&sections, "sections", strings.Join(allSections, ","), "which measurements to run, comma-separated: "+strings.Join(allSections, ", "))
+	flag.IntVar(&cfg.rate, "rate", 2000, "overhead: fixed request rate, per second")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "overhead: how long each fixed-rate run lasts")
+	flag.IntVar(&cfg.concurrency, "concurrency", 64, "overhead: most requests in flight at the fixed rate")
+	flag.IntVar(&cfg.clients, "clients", 32, "overhead: closed-loop clients for the maximum throughput")
+	flag.DurationVar(&cfg.maxDuration, "max-duration", 10*time.Second, "overhead: how long each closed-loop run lasts")
+	flag.IntVar(&cfg.maxRequests, "max-requests", 500000, "overhead: cap on the requests of one closed-loop run")
+	flag.IntVar(&cfg.rounds, "rounds", 2, "overhead: how many times to measure every target")
+	flag.IntVar(&cfg.aborts, "aborts", 100, "abort: how many releases to abort")
+	flag.IntVar(&cfg.promotions, "promotions", 5, "promotion: how many releases to promote")
+	flag.Parse()
+	for s := range strings.SplitSeq(sections, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		known := false
+		for _, k := range allSections {
+			known = known || k == s
+		}
+		if !known {
+			fmt.Fprintf(os.Stderr, "bench: unknown section %q (known: %s)\n", s, strings.Join(allSections, ", "))
+			os.Exit(2)
+		}
+		cfg.sections = append(cfg.sections, s)
+	}
+	switch {
+	case cfg.rate <= 0 || cfg.rate > 20000, cfg.duration <= 0 || cfg.duration > time.Minute,
+		cfg.maxDuration <= 0 || cfg.maxDuration > time.Minute, cfg.concurrency <= 0 || cfg.concurrency > 1024,
+		cfg.clients <= 0 || cfg.clients > 1024, cfg.maxRequests <= 0 || cfg.maxRequests > 2000000,
+		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50:
+		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
+			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50)")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := realMain(ctx, cfg)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, cfg config) (err error) {
+	begin := time.Now()
+	bins, err := newBinaries()
+	if err != nil {
+		return err
+	}
+	defer bins.cleanup()
+	ps := &procs{}
+	// Whatever happens, every process started is stopped before returning.
+	defer ps.stopAll()
+
+	m := readMachine()
+	var parts []string
+	has := func(s string) bool {
+		for _, x := range cfg.sections {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	if has("overhead") {
+		logf("== 1. router overhead")
+		s, err := benchOverhead(ctx, cfg, bins, ps)
+		if err != nil {
+			return fmt.Errorf("router overhead: %w", err)
+		}
+		parts = append(parts, s)
+		ps.stopAll()
+	}
+	if has("abort") || has("promotion") {
+		s, err := benchReleases(ctx, cfg, bins, ps, has("abort"), has("promotion"))
+		if err != nil {
+			return err
+		}
+		parts = append(parts, s)
+		ps.stopAll()
+	}
+	m.loadEnd = loadAvg()
+	elapsed := time.Since(begin)
+
+	var doc bytes.Buffer
+	writeHeader(&doc, cfg, m, elapsed)
+	for _, p := range parts {
+		doc.WriteString(p)
+	}
+	if cfg.out == "" {
+		_, err = os.Stdout.Write(doc.Bytes())
+		return err
+	}
+	if err := os.WriteFile(cfg.out, doc.Bytes(), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s (the measurements took %s)", cfg.out, elapsed.Round(time.Second))
+	return nil
+}
+
+// machine describes where the figures come from.
+type machine struct {
+	date      time.Time
+	cpus      int
+	cpuModel  string
+	goVersion string
+	kernel    string
+	memory    string
+	loadStart string
+	loadEnd   string
+}
+
+func readMachine() machine {
+	m := machine{date: time.Now().UTC(), cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpuModel: "unknown", loadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if strings.HasPrefix(line, "MemTotal:") {
+				var kb int
+				fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "MemTotal:")), "%d", &kb)
+				m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return m
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func writeHeader(b *bytes.Buffer, cfg config, m machine, elapsed time.Duration) {
+	b.WriteString("# Benchmarks\n\n")
+	b.WriteString("Generated by `make bench`, which builds the binaries and runs `go run ./bench -out docs/benchmarks.md`; ")
+	b.WriteString("re-run it rather than editing this file. Each section names the command that reproduces its figures alone ")
+	b.WriteString("(it prints that section as Markdown). Everything runs on 127.0.0.1; every process the benchmark starts is stopped ")
+	b.WriteString("before it exits.\n\n")
+	fmt.Fprintf(b, "- Date: %s\n", m.date.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(b, "- Machine: %d CPUs (`nproc`), %s", m.cpus, m.cpuModel)
+	if m.memory != "" {
+		fmt.Fprintf(b, ", %s RAM", m.memory)
+	}
+	if m.kernel != "" {
+		fmt.Fprintf(b, ", %s", m.kernel)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(b, "- Go: %s\n", m.goVersion)
+	fmt.Fprintf(b, "- Load average (1, 5, 15 min) when the run started: %s; when it ended: %s. ", m.loadStart, m.loadEnd)
+	b.WriteString("Other work on the machine during the run shows up as noise in every figure.\n")
+	fmt.Fprintf(b, "- Sections: %s; the measurements took %s.\n\n", strings.Join(cfg.sections, ", "), elapsed.Round(time.Second))
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
