@@ -35,7 +35,8 @@ type Settings struct {
 	Dir string `json:"dir,omitempty"`
 	// Instances is the pool size (default 2).
 	Instances int `json:"instances,omitempty"`
-	// Env is extra environment for the release's instances, as NAME: value.
+	// Env is extra environment for the release's (green's) instances, as NAME:
+	// value; `cutover local start` does not apply it.
 	Env map[string]string `json:"env,omitempty"`
 	// HealthPath is what an instance answers 2xx on when ready (default /healthz).
 	HealthPath string `json:"healthPath,omitempty"`
@@ -132,7 +133,7 @@ func (p *Provider) Type() string { return Type }
 // yet). A retry finds instances of the same version that are still running and
 // keeps them.
 func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Pool, error) {
-	pl, err := p.start(ctx, r.App, string(providers.Green), r.Version)
+	pl, err := p.start(ctx, r.App, string(providers.Green), r.Version, p.s.Env)
 	if err != nil {
 		return providers.Pool{}, err
 	}
@@ -143,9 +144,10 @@ func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Po
 }
 
 // Start starts a color's pool at version and registers it, without a release:
-// `cutover local start` uses it to bring up the first blue.
+// `cutover local start` uses it to bring up the first blue. The settings' env is
+// the release's, so it is not applied here.
 func (p *Provider) Start(ctx context.Context, app, color, version string) (providers.Pool, error) {
-	pl, err := p.start(ctx, app, color, version)
+	pl, err := p.start(ctx, app, color, version, nil)
 	if err != nil {
 		return providers.Pool{}, err
 	}
@@ -155,7 +157,7 @@ func (p *Provider) Start(ctx context.Context, app, color, version string) (provi
 	return providers.Pool{Color: providers.Color(color), Version: version, Instances: urls(pl)}, nil
 }
 
-func (p *Provider) start(ctx context.Context, app, color, version string) (pool, error) {
+func (p *Provider) start(ctx context.Context, app, color, version string, extra map[string]string) (pool, error) {
 	if len(p.s.Command) == 0 {
 		return pool{}, providers.BadConfig("the local environment needs settings.command (the app's command line)")
 	}
@@ -176,8 +178,8 @@ func (p *Provider) start(ctx context.Context, app, color, version string) (pool,
 		p.stopAll(ctx, *prev)
 	}
 	env := []string{"VERSION=" + version}
-	for _, k := range sortedKeys(p.s.Env) {
-		env = append(env, k+"="+p.s.Env[k])
+	for _, k := range sortedKeys(extra) {
+		env = append(env, k+"="+extra[k])
 	}
 	pl := pool{App: app, Version: version}
 	for i := range p.s.Instances {

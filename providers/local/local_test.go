@@ -235,6 +235,11 @@ func TestProvisionFailsClearlyWhenTheAppDoesNotStart(t *testing.T) {
 		"env":          map[string]any{"ERROR_RATE": "2"}, // the demo app refuses this and exits
 		"startTimeout": "5s",
 	})
+	// The env is the release's: the blue that `cutover local start` brings up
+	// runs without it.
+	if _, err := p.Start(context.Background(), f.app, router.Blue, "1.0.0"); err != nil {
+		t.Fatalf("start blue with the release's env set: %v", err)
+	}
 	_, err := p.Provision(context.Background(), providers.Ref{App: f.app, Version: "4.0.0"})
 	if !errors.Is(err, providers.ErrCheckFailed) || !strings.Contains(err.Error(), "exited before it was healthy") || !strings.Contains(err.Error(), "ERROR_RATE") {
 		t.Fatalf("provision of a crashing app: %v; want a failed check with the app's last output", err)
