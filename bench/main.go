@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&cfg.clients, "clients", 32, "overhead: closed-loop clients for the maximum throughput")
 	flag.DurationVar(&cfg.maxDuration, "max-duration", 10*time.Second, "overhead: how long each closed-loop run lasts")
 	flag.IntVar(&cfg.maxRequests, "max-requests", 500000, "overhead: cap on the requests of one closed-loop run")
-	flag.IntVar(&cfg.rounds, "rounds", 2, "overhead: how many times to measure every target")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "overhead: how many times to measure every target")
 	flag.IntVar(&cfg.aborts, "aborts", 100, "abort: how many releases to abort")
 	flag.IntVar(&cfg.promotions, "promotions", 5, "promotion: how many releases to promote")
 	flag.Parse()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ type fixedRow struct {
 	round  int
 	sum    loadgen.Summary
 	cpu    time.Duration
+	other  float64 // CPUs' worth of work by processes outside the benchmark during the run
 }
 
 // maxRow is one closed-loop run.
@@ -42,6 +44,7 @@ type maxRow struct {
 	round  int
 	res    closedResult
 	cpu    time.Duration
+	other  float64
 }
 
 func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (string, error) {
@@ -147,6 +150,25 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 		logf("haproxy is not on PATH: no haproxy comparison")
 	}
 
+	// Other work on the machine during a run: all CPUs' busy time minus what
+	// the benchmark's own processes used.
+	ours := func() time.Duration {
+		d := cpuTimeOf(os.Getpid())
+		for _, t := range targets[1:] {
+			d += t.cpu.cpuTime()
+		}
+		return d + backendProcs[0].cpuTime() + backendProcs[1].cpuTime()
+	}
+	type mark struct {
+		at         time.Time
+		busy, ours time.Duration
+	}
+	markNow := func() mark { return mark{time.Now(), machineBusy(), ours()} }
+	otherSince := func(m mark) float64 {
+		other := (machineBusy() - m.busy) - (ours() - m.ours)
+		return max(other.Seconds(), 0) / time.Since(m.at).Seconds()
+	}
+
 	// Warm up: connections, the router's and backends' heaps.
 	for _, t := range targets {
 		if _, err := loadgen.Run(ctx, loadgen.Config{URL: t.url, Rate: 500, Duration: time.Second, MaxRequests: 500, Concurrency: cfg.concurrency}, nil); err != nil {
@@ -159,7 +181,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, t := range targets {
 			logf("overhead round %d: %s at %d req/s for %s (concurrency %d)", round, t.name, cfg.rate, cfg.duration, cfg.concurrency)
-			cpu0 := t.cpu.cpuTime()
+			cpu0, m := t.cpu.cpuTime(), markNow()
 			sum, err := loadgen.Run(ctx, loadgen.Config{
 				URL: t.url, Rate: cfg.rate, Duration: cfg.duration,
 				MaxRequests: cfg.rate * int(cfg.duration.Seconds()+1), Concurrency: cfg.concurrency,
@@ -167,7 +189,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 			if err != nil {
 				return "", err
 			}
-			fixed = append(fixed, fixedRow{t.name, round, sum, t.cpu.cpuTime() - cpu0})
+			fixed = append(fixed, fixedRow{t.name, round, sum, t.cpu.cpuTime() - cpu0, otherSince(m)})
 			logf("  %s", sum)
 			if err := ctx.Err(); err != nil {
 				return "", err
@@ -175,12 +197,12 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 		}
 		for _, t := range targets {
 			logf("overhead round %d: %s, closed loop with %d clients for %s", round, t.name, cfg.clients, cfg.maxDuration)
-			cpu0 := t.cpu.cpuTime()
+			cpu0, m := t.cpu.cpuTime(), markNow()
 			res, err := closedLoop(ctx, t.url, cfg.clients, cfg.maxDuration, cfg.maxRequests)
 			if err != nil {
 				return "", err
 			}
-			maxes = append(maxes, maxRow{t.name, round, res, t.cpu.cpuTime() - cpu0})
+			maxes = append(maxes, maxRow{t.name, round, res, t.cpu.cpuTime() - cpu0, otherSince(m)})
 			logf("  ok=%d errors=%d %.0f req/s p50=%s p99=%s", res.OK, res.Errors, res.throughput(), loadgen.FormatDuration(res.P50), loadgen.FormatDuration(res.P99))
 			if err := ctx.Err(); err != nil {
 				return "", err
@@ -236,7 +258,7 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 		cfg.rate, cfg.duration, cfg.concurrency, cfg.clients, cfg.maxDuration, cfg.rounds)
 	fmt.Fprintf(&b, "## 1. Router overhead\n\n")
 	fmt.Fprintf(&b, "Reproduce: `%s`\n\n", cmd)
-	fmt.Fprintf(&b, "Two demo-app instances (`bin/demo-app`, `GET /` answers a small JSON body) on loopback; the same load goes "+
+	fmt.Fprintf(&b, "Two demo-app instances (`deploy/demo-app`: `GET /` answers a small JSON body) on loopback; the same load goes "+
 		"straight to one of them, through the `cutover router` process with both instances as the blue pool (green at weight 0), ")
 	if haproxyVersion != "" {
 		fmt.Fprintf(&b, "and through haproxy (%s, `mode http`, `balance roundrobin` over the same two instances, health checks every 1s like the router's, "+
@@ -268,21 +290,24 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 	} else {
 		fmt.Fprintf(&b, "**%d fixed-rate run(s) fell short of the rate or had errors** (see *skipped* and *errors*): the machine did not sustain this rate.\n\n", short)
 	}
-	b.WriteString("| target | round | sent | ok req/s | p50 | p99 | errors | skipped | CPU per request |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| target | round | sent | ok req/s | p50 | p99 | errors | skipped | CPU per request | other work (CPUs) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range fixed {
 		s := r.sum
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %d | %d | %s |\n", r.target, r.round, s.Sent,
-			float64(s.OK)/s.Elapsed.Seconds(), fd(s.P50), fd(s.P99), s.Failed+s.ConnErrors, s.Skipped, cpuPer(r.cpu, s.Sent))
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %d | %d | %s | %.2f |\n", r.target, r.round, s.Sent,
+			float64(s.OK)/s.Elapsed.Seconds(), fd(s.P50), fd(s.P99), s.Failed+s.ConnErrors, s.Skipped, cpuPer(r.cpu, s.Sent), r.other)
 	}
 	fmt.Fprintf(&b, "\n**Maximum throughput**: a closed loop of %d clients, each sending its next `GET /` as soon as the last one answered, for %s "+
 		"(at most %d requests).\n\n", cfg.clients, cfg.maxDuration, cfg.maxRequests)
-	b.WriteString("| target | round | requests | ok req/s | p50 | p99 | errors | CPU per request |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| target | round | requests | ok req/s | p50 | p99 | errors | CPU per request | other work (CPUs) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range maxes {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %d | %s |\n", r.target, r.round, r.res.Sent,
-			r.res.throughput(), fd(r.res.P50), fd(r.res.P99), r.res.Errors, cpuPer(r.cpu, r.res.Sent))
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %d | %s | %.2f |\n", r.target, r.round, r.res.Sent,
+			r.res.throughput(), fd(r.res.P50), fd(r.res.P99), r.res.Errors, cpuPer(r.cpu, r.res.Sent), r.other)
 	}
-	b.WriteString("\n*CPU per request* is the CPU time (user + system, from `/proc/PID/stat`, 10ms ticks) that the proxy process " +
-		"used during the run divided by the requests sent; for the direct path it is the one backend's.\n\n")
+	fmt.Fprintf(&b, "\n*CPU per request* is the CPU time (user + system, from `/proc/PID/stat`, 10ms ticks) that the proxy process "+
+		"used during the run divided by the requests sent; for the direct path it is the one backend's. *Other work* is how many "+
+		"of the %d CPUs processes outside the benchmark kept busy during the run on average (user, system and steal time from "+
+		"`/proc/stat` minus the CPU time of the benchmark, its proxies and backends): a run with other work well above zero "+
+		"competed with something else on the machine and its figures are pessimistic.\n\n", runtime.NumCPU())
 
 	// Ratios, from the median over rounds of each figure.
 	med := func(name string) (fixedP50, fixedP99, maxTput, maxP50, maxCPU float64) {
@@ -304,7 +329,7 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 	}
 	dP50, dP99, dT, dMP50, _ := med(targets[0].name)
 	rP50, rP99, rT, rMP50, rCPU := med(targets[1].name)
-	fmt.Fprintf(&b, "Through the router rather than straight to one instance (medians over %d round(s)): fixed-rate p50 %s → %s (+%s), "+
+	fmt.Fprintf(&b, "Through the router rather than straight to one instance (medians over %d rounds): fixed-rate p50 %s → %s (+%s), "+
 		"p99 %s → %s; maximum throughput %.0f → %.0f req/s (%.2f×).\n\n",
 		cfg.rounds, fd(time.Duration(dP50)), fd(time.Duration(rP50)), fd(time.Duration(rP50-dP50)),
 		fd(time.Duration(dP99)), fd(time.Duration(rP99)), dT, rT, rT/dT)

@@ -302,6 +302,7 @@ type abortSample struct {
 	polls      int           // admin API polls between abort start and weight 0
 	ended      time.Duration // abort started → the release ended (cutover release --wait exited)
 	reached    time.Duration // abort started → the workflow recorded the abort (its workflow task's time)
+	slowest    string        // the rollback's longest step and its duration
 }
 
 func (c *cluster) benchAbort(ctx context.Context, cfg config) (string, error) {
@@ -311,8 +312,8 @@ func (c *cluster) benchAbort(ctx context.Context, cfg config) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("run %d: %w", i, err)
 		}
-		logf("abort %d/%d: workflow got it after %s, router at green 0 after %s, abort returned after %s, release ended after %s (%d admin polls)",
-			i, cfg.aborts, fd(s.reached), fd(s.weightZero), fd(s.returned), fd(s.ended), s.polls)
+		logf("abort %d/%d: workflow got it after %s, router at green 0 after %s, abort returned after %s, release ended after %s (%d admin polls; longest rollback step: %s)",
+			i, cfg.aborts, fd(s.reached), fd(s.weightZero), fd(s.returned), fd(s.ended), s.polls, s.slowest)
 		samples = append(samples, s)
 	}
 	return abortReport(cfg, samples), nil
@@ -423,6 +424,12 @@ func (c *cluster) abortOnce(ctx context.Context, i int) (abortSample, error) {
 			s.reached = d.At.Sub(t0)
 		}
 	}
+	var longest time.Duration
+	for _, r := range st.Rollback {
+		if d := r.Duration(st.EndedAt); d >= longest {
+			longest, s.slowest = d, fmt.Sprintf("%s (%s)", r.Description, fd(d))
+		}
+	}
 	rs, err := c.router.State(ctx)
 	if err != nil || rs.Weights.Green != 0 || len(rs.Pools[router.Green]) != 0 {
 		return s, fmt.Errorf("router after the abort: %+v %v; want green at 0 and empty", rs.Weights, err)
@@ -480,6 +487,15 @@ func abortReport(cfg config, samples []abortSample) string {
 		"that applied the update (the decision's `at` in the status): what comes before it is the CLI starting, dialling Temporal and "+
 		"sending the update; what comes after it, up to *weight 0*, is the workflow scheduling the set-weight activity and the worker "+
 		"calling the router.\n\n", fd(meanPoll))
+	var slow []string
+	for i, s := range samples {
+		if s.ended > time.Second {
+			slow = append(slow, fmt.Sprintf("run %d: %s, longest rollback step %s", i+1, fd(s.ended), s.slowest))
+		}
+	}
+	if len(slow) > 0 {
+		fmt.Fprintf(&b, "Releases that took over 1s to end after the abort: %s.\n\n", strings.Join(slow, "; "))
+	}
 	if len(samples) <= 30 {
 		b.WriteString("Each run in order (weight 0 / abort returned / release ended): ")
 		for i, s := range samples {
