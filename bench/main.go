@@ -6,13 +6,16 @@
 //  2. abort latency: from `cutover abort` being started to the router sending
 //     no more traffic to green, and to the command returning;
 //  3. a whole promotion's wall time minus its configured soak and standby
-//     timers: the orchestration overhead.
+//     timers: the orchestration overhead;
+//  4. detection time: from a green that starts failing to all traffic back on
+//     blue, with the demo's metrics guard;
+//  5. the judge's verdict time for 10,000 samples per color.
 //
 // Everything it starts (a Temporal dev server, a worker, routers, demo-app
 // instances, haproxy) listens on 127.0.0.1 only and is stopped before it exits;
 // all load is bounded in rate, count and time.
 //
-//	go run ./bench [-sections overhead,abort,promotion] [-out FILE]
+//	go run ./bench [-sections overhead,abort,promotion,detection,judge] [-out FILE]
 package main
 
 import (
@@ -41,12 +44,13 @@ type config struct {
 	maxRequests int
 	rounds      int
 
-	// Sections 2 and 3.
+	// Sections 2, 3 and 4.
 	aborts     int
 	promotions int
+	detections int
 }
 
-var allSections = []string{"overhead", "abort", "promotion"}
+var allSections = []string{"overhead", "abort", "promotion", "detection", "judge"}
 
 func main() {
 	var cfg config
@@ -62,6 +66,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "overhead: how many times to measure every target")
 	flag.IntVar(&cfg.aborts, "aborts", 100, "abort: how many releases to abort")
 	flag.IntVar(&cfg.promotions, "promotions", 5, "promotion: how many releases to promote")
+	flag.IntVar(&cfg.detections, "detections", 20, "detection: how many bad releases to catch")
 	flag.Parse()
 	for s := range strings.SplitSeq(sections, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -81,9 +86,10 @@ func main() {
 	case cfg.rate <= 0 || cfg.rate > 20000, cfg.duration <= 0 || cfg.duration > time.Minute,
 		cfg.maxDuration <= 0 || cfg.maxDuration > time.Minute, cfg.concurrency <= 0 || cfg.concurrency > 1024,
 		cfg.clients <= 0 || cfg.clients > 1024, cfg.maxRequests <= 0 || cfg.maxRequests > 2000000,
-		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50:
+		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50,
+		cfg.detections <= 0 || cfg.detections > 100:
 		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
-			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50)")
+			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50, detections ≤ 100)")
 		os.Exit(2)
 	}
 
@@ -126,13 +132,17 @@ func realMain(ctx context.Context, cfg config) (err error) {
 		parts = append(parts, s)
 		ps.stopAll()
 	}
-	if has("abort") || has("promotion") {
-		s, err := benchReleases(ctx, cfg, bins, ps, has("abort"), has("promotion"))
+	if has("abort") || has("promotion") || has("detection") {
+		s, err := benchReleases(ctx, cfg, bins, ps, has("abort"), has("promotion"), has("detection"))
 		if err != nil {
 			return err
 		}
 		parts = append(parts, s)
 		ps.stopAll()
+	}
+	if has("judge") {
+		logf("== 5. judge verdict time")
+		parts = append(parts, benchJudge())
 	}
 	m.loadEnd = loadAvg()
 	elapsed := time.Since(begin)

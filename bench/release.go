@@ -86,6 +86,7 @@ type cluster struct {
 	dir      string
 	stateDir string
 	admin    string
+	listen   string   // the router's user address
 	env      []string // for the cutover CLI
 	worker   *proc
 	router   *router.Client
@@ -101,7 +102,7 @@ func (c *cluster) spec(name, version, plan string) (string, error) {
 	return path, os.WriteFile(path, []byte(body), 0o644)
 }
 
-func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, doAbort, doPromotion bool) (report string, err error) {
+func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, doAbort, doPromotion, doDetection bool) (report string, err error) {
 	c := &cluster{ps: ps}
 	if c.cli, err = bins.cutover(); err != nil {
 		return "", err
@@ -171,15 +172,14 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 	}
 
 	// The router.
-	listen, err := freeAddr()
-	if err != nil {
+	if c.listen, err = freeAddr(); err != nil {
 		return "", err
 	}
 	if c.admin, err = freeAddr(); err != nil {
 		return "", err
 	}
 	rp, err := ps.start("cutover router", []string{"CUTOVER_ROUTER_TOKEN=" + benchToken}, c.cli,
-		"router", "--app", benchApp, "--listen", listen, "--admin", c.admin, "--health-interval", "200ms")
+		"router", "--app", benchApp, "--listen", c.listen, "--admin", c.admin, "--health-interval", "200ms")
 	if err != nil {
 		return "", err
 	}
@@ -228,6 +228,14 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 		s, err := c.benchPromotion(ctx, cfg)
 		if err != nil {
 			return "", fmt.Errorf("promotion: %w", err)
+		}
+		b.WriteString(s)
+	}
+	if doDetection {
+		logf("== 4. detection time (%d releases)", cfg.detections)
+		s, err := c.benchDetection(ctx, cfg)
+		if err != nil {
+			return "", fmt.Errorf("detection: %w", err)
 		}
 		b.WriteString(s)
 	}

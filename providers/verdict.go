@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -40,6 +41,12 @@ type Value struct {
 	Value float64 `json:"value"`
 }
 
+// FormatValue prints a verdict's number with four significant digits: enough
+// for a p-value or a rate, short enough to read.
+func FormatValue(v float64) string {
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
 // String prints the verdict on one line with its numbers.
 func (v Verdict) String() string {
 	var b strings.Builder
@@ -54,7 +61,7 @@ func (v Verdict) String() string {
 			if i > 0 {
 				sep = ", "
 			}
-			fmt.Fprintf(&b, "%s%s=%g", sep, val.Name, val.Value)
+			fmt.Fprintf(&b, "%s%s=%s", sep, val.Name, FormatValue(val.Value))
 		}
 		if m.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", m.Reason)

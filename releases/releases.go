@@ -120,15 +120,19 @@ func (r *Client) Status(ctx context.Context, app string) (workflows.Status, erro
 	if err != nil {
 		return st, notFound(app, err)
 	}
+	// Everything below reads the run that was described: with no run ID, a
+	// release started meanwhile would be read instead, and GetWorkflow would
+	// wait for that one to end.
+	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		v, err := r.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+		v, err := r.c.QueryWorkflow(ctx, id, runID, workflows.QueryStatus)
 		if err != nil {
 			return st, fmt.Errorf("query %s: %w", id, err)
 		}
 		return st, v.Get(&st)
 	}
 	// A closed release's result is in its history: no worker is needed to read it.
-	if err := r.c.GetWorkflow(ctx, id, "").Get(ctx, &st); err != nil {
+	if err := r.c.GetWorkflow(ctx, id, runID).Get(ctx, &st); err != nil {
 		return st, fmt.Errorf("release %s ended without a result (%s): %w", id, desc.GetWorkflowExecutionInfo().GetStatus(), err)
 	}
 	return st, nil

@@ -28,9 +28,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "User requests by the color and instance that served them and the status code (color and instance are none when the router answered itself).",
 		}, []string{"color", "instance", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "cutover_router_request_duration_seconds",
-			Help:    "Time to serve proxied user requests, by color.",
-			Buckets: prometheus.DefBuckets,
+			Name: "cutover_router_request_duration_seconds",
+			Help: "Time to serve proxied user requests, by color.",
+			// Finer than the defaults where guards usually sit (20ms-1s), so that
+			// a p99 limit like 300ms is judged on a bucket edge, not interpolated
+			// across 250ms-500ms.
+			Buckets: []float64{.001, .0025, .005, .01, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 1.5, 2.5, 5, 10},
 		}, []string{"color"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cutover_router_in_flight",

@@ -111,6 +111,10 @@ type ValidateStep struct {
 type SoakStep struct {
 	Duration Duration `yaml:"duration" json:"duration"`
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// OnInconclusive is what happens when the guard cannot decide for three
+	// checks in a row (no traffic, no data, the source unreachable): pause (wait
+	// for a person: approve continues, abort rolls back; the default) or rollback.
+	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty"`
 }
 
 // PauseStep holds the release for Duration, or until resumed when Duration is 0.

@@ -309,6 +309,11 @@ func validateSettings(ps *Problems, base string, s Step) {
 		case p.Duration > 0 && p.Interval > p.Duration:
 			ps.add(base+".soak.interval", "%s is longer than the soak duration %s; guard at least once during the soak", p.Interval, p.Duration)
 		}
+		switch p.OnInconclusive {
+		case "", ActionPause, ActionRollback: // "" pauses, as it did before the setting existed
+		default:
+			ps.add(base+".soak.onInconclusive", "%s; write pause or rollback", notAllowed(p.OnInconclusive))
+		}
 	}
 	if p := s.Pause; p != nil && p.Duration < 0 {
 		ps.add(base+".pause.duration", "%s is below 0; write a duration like 10m, or leave it out to pause until resumed", p.Duration)

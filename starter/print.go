@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -130,14 +131,39 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if a := st.LastApproval(); a != nil {
 		fmt.Fprintf(tw, "approved by\t%s%s\n", a.By, reasonSuffix(a.Reason))
 	}
-	if v := st.LastVerdict; v != nil {
-		fmt.Fprintf(tw, "verdict\t%s\n", v)
-	}
 	for _, d := range st.Decisions {
 		fmt.Fprintf(tw, "decision\t%s by %s via %s at step %d%s\n", d.Action, d.By, d.Via, d.Step, reasonSuffix(d.Reason))
 	}
 	_ = tw.Flush()
+	if v := st.LastVerdict; v != nil {
+		printVerdict(w, *v)
+	}
 	printSteps(w, st, now)
+}
+
+// printVerdict shows the last verdict with every metric's numbers: a person
+// deciding whether to approve needs to see what the judge saw.
+func printVerdict(w io.Writer, v providers.Verdict) {
+	fmt.Fprintf(w, "verdict: %s", v.Result)
+	if v.Summary != "" {
+		fmt.Fprintf(w, ": %s", v.Summary)
+	}
+	fmt.Fprintln(w)
+	for _, m := range v.Metrics {
+		crit := ""
+		if m.Critical {
+			crit = ", critical"
+		}
+		fmt.Fprintf(w, "  %s: %s%s%s\n", m.Name, m.Result, crit, reasonSuffix(m.Reason))
+		if len(m.Values) == 0 {
+			continue
+		}
+		parts := make([]string, len(m.Values))
+		for i, val := range m.Values {
+			parts[i] = val.Name + "=" + providers.FormatValue(val.Value)
+		}
+		fmt.Fprintf(w, "    %s\n", strings.Join(parts, " "))
+	}
 }
 
 func printList(w io.Writer, list []releases.Summary) {

@@ -68,6 +68,21 @@ type localApp struct {
 }
 
 func startLocalApp(t *testing.T, c *cluster, name string) *localApp {
+	return startLocalAppWith(t, c, name, appOptions{})
+}
+
+// appOptions vary the app for a scenario.
+type appOptions struct {
+	// spec renders the release spec (default: localSpec) from the demo app's
+	// path and the app's addresses.
+	spec func(a *localApp, demo, version string) string
+	// blueEnv is extra environment for blue's instances (LATENCY=...).
+	blueEnv []string
+	// routerArgs are extra flags for `cutover router`.
+	routerArgs []string
+}
+
+func startLocalAppWith(t *testing.T, c *cluster, name string, o appOptions) *localApp {
 	demo := harness.Binary(t, "DEMO_APP_BIN", "./deploy/demo-app")
 	a := &localApp{
 		c: c, name: name,
@@ -75,22 +90,28 @@ func startLocalApp(t *testing.T, c *cluster, name string) *localApp {
 		adminAddr: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		stateDir:  t.TempDir(),
 	}
+	if o.spec == nil {
+		o.spec = func(a *localApp, demo, version string) string {
+			return fmt.Sprintf(localSpec, a.name, version, demo, a.stateDir, a.adminAddr)
+		}
+	}
 	dir := t.TempDir()
 	a.spec = func(version string) string {
 		path := filepath.Join(dir, "release-"+version+".yaml")
-		body := fmt.Sprintf(localSpec, name, version, demo, a.stateDir, a.adminAddr)
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(o.spec(a, demo, version)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
 	harness.Start(t, "router "+name, []string{"CUTOVER_ROUTER_TOKEN=" + routerToken}, c.cli,
-		"router", "--app", name, "--listen", a.listen, "--admin", a.adminAddr, "--health-interval", "200ms")
+		append([]string{"router", "--app", name, "--listen", a.listen, "--admin", a.adminAddr, "--health-interval", "200ms"}, o.routerArgs...)...)
 	waitFor(t, 10*time.Second, "the router's admin API", func() bool {
 		_, err := a.state()
 		return err == nil
 	})
-	out, errOut, code := a.cutover(t, "local", "start", "-f", a.spec("1.0.0"), "--version", "1.0.0")
+	// Blue's instances inherit the environment of `cutover local start`.
+	env := append(append([]string{}, a.c.env...), "CUTOVER_ROUTER_TOKEN="+routerToken)
+	out, errOut, code := harness.Run(t, time.Minute, append(env, o.blueEnv...), c.cli, "local", "start", "-f", a.spec("1.0.0"), "--version", "1.0.0")
 	if code != 0 {
 		t.Fatalf("cutover local start: exit %d: %s %s", code, out, errOut)
 	}
@@ -170,9 +191,14 @@ func (a *localApp) served(t *testing.T) map[string]float64 {
 // load runs the load generator as a process at 500 requests/s (at most 60,000
 // requests, at most two minutes) until stop is called, which returns its summary.
 func (a *localApp) load(t *testing.T) (stop func() loadSummary) {
+	return a.loadAt(t, 500)
+}
+
+// loadAt is load at rate requests/s, still at most two minutes.
+func (a *localApp) loadAt(t *testing.T, rate int) (stop func() loadSummary) {
 	bin := harness.Binary(t, "LOADGEN_BIN", "./loadgen/cmd/loadgen")
-	p := harness.Start(t, "loadgen", nil, bin, "-url", "http://"+a.listen+"/", "-rate", "500",
-		"-duration", "2m", "-max", "60000", "-progress", "0")
+	p := harness.Start(t, "loadgen", nil, bin, "-url", "http://"+a.listen+"/", "-rate", strconv.Itoa(rate),
+		"-duration", "2m", "-max", strconv.Itoa(rate*120), "-progress", "0")
 	return func() loadSummary {
 		p.Stop(10 * time.Second)
 		p.Wait(t, 10*time.Second)

@@ -481,8 +481,11 @@ func TestFailedComparisonRollsBackWithItsNumbers(t *testing.T) {
 	h := newHarness(t)
 	h.w.verdict = providers.Fail
 	st := h.run(testRelease())
-	if st.Outcome != OutcomeRolledBack || !strings.Contains(st.Reason, "analysis failed: Fail; error-rate Fail green=0.01") {
-		t.Fatalf("outcome = %s (%s), want rolled back with the numbers", st.Outcome, st.Reason)
+	if st.Outcome != OutcomeRolledBack || !strings.Contains(st.Reason, "analysis failed: ") {
+		t.Fatalf("outcome = %s (%s), want rolled back by the analysis", st.Outcome, st.Reason)
+	}
+	if v := st.LastVerdict; v == nil || !strings.Contains(v.String(), "error-rate Fail green=0.01") {
+		t.Fatalf("last verdict = %v, want the comparison with its numbers", v)
 	}
 }
 

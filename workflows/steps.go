@@ -153,7 +153,8 @@ func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, erro
 			return
 		}
 		r.st.LastVerdict = &v
-		err = r.judge(ctx, "soak guard", v, spec.ActionPause)
+		r.publish(ctx)
+		err = r.judge(ctx, "soak guard", v, s.OnInconclusive)
 	})
 	sel.Select(ctx)
 	return res, err
@@ -173,7 +174,9 @@ func (r *release) analyze(ctx workflow.Context, s *spec.AnalysisStep) (stepResul
 	r.st.LastVerdict = &v
 	r.publish(ctx)
 	r.notify(ctx, "verdict", fmt.Sprintf("%s: comparison %s", r.summary(), v))
-	return stepResult{detail: v.String()}, r.judge(ctx, "analysis", v, s.OnInconclusive)
+	// The numbers are in the verdict (status, UI, notifications); the step
+	// line stays readable.
+	return stepResult{detail: string(v.Result) + ": " + brief(v)}, r.judge(ctx, "analysis", v, s.OnInconclusive)
 }
 
 // judge acts on a verdict: Pass goes on, Fail rolls back, Inconclusive rolls
@@ -184,12 +187,22 @@ func (r *release) judge(ctx workflow.Context, what string, v providers.Verdict, 
 		return nil
 	case providers.Inconclusive:
 		if onInconclusive == spec.ActionRollback {
-			return errRollback{what + " inconclusive: " + v.String()}
+			return errRollback{what + " inconclusive: " + brief(v)}
 		}
 		r.notify(ctx, "decision-needed", fmt.Sprintf("%s: %s is inconclusive; approve to go on, abort to roll back: %s", r.summary(), what, v))
 		return r.waitForApproval(ctx, gateVerdict, "a decision on an inconclusive "+what, 0)
 	}
-	return errRollback{what + " failed: " + v.String()}
+	// The reason names what failed and why; every number stays in the
+	// verdict, which status, the UI and notifications show in full.
+	return errRollback{what + " failed: " + brief(v)}
+}
+
+// brief is a verdict's summary, or the whole verdict when it has none.
+func brief(v providers.Verdict) string {
+	if v.Summary == "" {
+		return v.String()
+	}
+	return v.Summary
 }
 
 // approval waits at the approval gate.

@@ -120,7 +120,7 @@ func writeMetrics(b *strings.Builder, ms []providers.Metric) {
 	for _, m := range ms {
 		var nums []string
 		for _, v := range m.Values {
-			nums = append(nums, fmt.Sprintf("%s=%g", v.Name, v.Value))
+			nums = append(nums, v.Name+"="+providers.FormatValue(v.Value))
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |\n", m.Name, m.Result, strings.Join(nums, ", "))
 	}

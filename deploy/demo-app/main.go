@@ -7,6 +7,10 @@
 //	ERROR_RATE     0..1: that share of requests to / answer 500, counted
 //	               deterministically: request n (from 0) fails when
 //	               floor((n+1)*rate) > floor(n*rate), so 0.05 fails every 20th
+//	ERROR_AFTER    a Go duration: ERROR_RATE applies only once this long has
+//	               passed since it started listening, while /healthz stays
+//	               ok: a version that goes bad under traffic and that only a
+//	               metrics judge catches
 //	LATENCY        a Go duration added to each request to /
 //	FAIL_AFTER     a Go duration: once this long has passed since it started
 //	               listening, / answers 500 and /healthz answers 503
@@ -56,6 +60,7 @@ type config struct {
 	ErrorRate    float64
 	Latency      time.Duration
 	FailAfter    time.Duration // 0 = never fail
+	ErrorAfter   time.Duration // ERROR_RATE applies from then on
 	StartupDelay time.Duration
 
 	// now is the clock (nil = time.Now); tests inject their own to move
@@ -104,6 +109,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	}{
 		{"LATENCY", &cfg.Latency},
 		{"FAIL_AFTER", &cfg.FailAfter},
+		{"ERROR_AFTER", &cfg.ErrorAfter},
 		{"STARTUP_DELAY", &cfg.StartupDelay},
 	} {
 		s := getenv(d.name)
@@ -170,7 +176,7 @@ func (s *server) failing() bool {
 // failNext advances the error-rate counter and reports whether this request is
 // one of the ERROR_RATE share that fails.
 func (s *server) failNext() bool {
-	if s.cfg.ErrorRate <= 0 {
+	if s.cfg.ErrorRate <= 0 || s.now().Sub(s.started) < s.cfg.ErrorAfter {
 		return false
 	}
 	n := float64(s.served.Add(1) - 1)

@@ -187,6 +187,21 @@ func TestFailAfterFlipsRootAndHealthz(t *testing.T) {
 	}
 }
 
+func TestErrorAfterStartsErrorsButKeepsHealth(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := mustConfig(t, "ERROR_RATE", "1", "ERROR_AFTER", "10s")
+	cfg.now = clock.now
+	h := newServer(cfg)
+	clock.advance(9 * time.Second)
+	if code := get(h, "/").Code; code != 200 {
+		t.Fatalf("before ERROR_AFTER: / %d, want 200", code)
+	}
+	clock.advance(time.Second)
+	if a, b := get(h, "/").Code, get(h, "/healthz").Code; a != 500 || b != 200 {
+		t.Fatalf("after ERROR_AFTER: / %d, /healthz %d; want 500 and 200", a, b)
+	}
+}
+
 func TestLatencyIsAdded(t *testing.T) {
 	h := newServer(mustConfig(t, "LATENCY", "40ms"))
 	start := time.Now()

@@ -8,8 +8,8 @@
 # two instances of the demo app, and a load generator at 200 requests/s that runs
 # throughout. Then it releases deploy/demo/release.yaml (2.0.0), approves at the
 # gate the way an operator would, and prints a summary. With `rollback` it
-# releases release-bad.yaml instead: 3.0.0 starts failing at 50% and the soak
-# guard rolls it back. Every process it starts is stopped on exit and on Ctrl-C.
+# releases release-bad.yaml instead: 3.0.0 starts answering errors at 50% and
+# the metrics judge's soak guard rolls it back. Every process it starts is stopped on exit and on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-good}
@@ -65,8 +65,8 @@ CUTOVER_HTTP_ADDR=127.0.0.1:0 "$bin/cutover-worker" >"$state/worker.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null && break; sleep 0.1; done
-echo "==> blue: demo 1.0.0, two instances"
-"$bin/cutover" local start -f "$spec" --version 1.0.0
+echo "==> blue: demo 1.0.0, two instances (5ms of work per request, like green)"
+LATENCY=5ms "$bin/cutover" local start -f "$spec" --version 1.0.0
 
 echo "==> load: 200 requests/s to http://127.0.0.1:8080/ until the release ends (progress every 5s)"
 "$bin/loadgen" -url http://127.0.0.1:8080/ -rate 200 -duration 10m -max 200000 -progress 5s \

@@ -12,6 +12,8 @@ import (
 	"github.com/cutoverhq/cutover/providers/local"
 	"github.com/cutoverhq/cutover/providers/logs"
 	"github.com/cutoverhq/cutover/providers/memory"
+	"github.com/cutoverhq/cutover/providers/prometheus"
+	"github.com/cutoverhq/cutover/providers/scrape"
 )
 
 // Builders returns a builder for each provider type.
@@ -20,6 +22,8 @@ func Builders(log *slog.Logger) []providers.Builder {
 		memory.NewBuilder(),
 		local.NewBuilder(),
 		logs.NewBuilder(log),
+		scrape.NewBuilder(),
+		prometheus.NewBuilder(),
 	}
 }
 
