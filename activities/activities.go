@@ -29,6 +29,7 @@ const (
 	CompareName      = "Compare"
 	DecommissionName = "Decommission"
 	NotifyName       = "Notify"
+	RecordName       = "Record"
 )
 
 // StepInput names the release and the provider a step uses.
@@ -83,6 +84,12 @@ type NotifyInput struct {
 	Event     providers.Event `json:"event"`
 }
 
+// RecordInput is Record's input: one ledger event and the ledger to write it to.
+type RecordInput struct {
+	Ledger spec.Provider         `json:"ledger"`
+	Event  providers.LedgerEvent `json:"event"`
+}
+
 // Activities carries out the release's steps through the providers.
 type Activities struct {
 	reg *providers.Registry
@@ -105,6 +112,7 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		CompareName:      a.Compare,
 		DecommissionName: a.Decommission,
 		NotifyName:       a.Notify,
+		RecordName:       a.Record,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -293,6 +301,17 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
 		}
 	}
 	return firstErr
+}
+
+// Record writes one event to the release ledger. The ledger ignores an event
+// it already holds, so a retry after a lost answer writes no duplicate.
+func (a *Activities) Record(ctx context.Context, in RecordInput) error {
+	what := "record " + in.Event.Kind + " in the ledger"
+	l, err := providers.Get[providers.Recorder](a.reg, "ledger", in.Ledger)
+	if err != nil {
+		return classify(what, err)
+	}
+	return classify(what, l.Record(ctx, in.Event))
 }
 
 // Module provides the activities.

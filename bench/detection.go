@@ -86,7 +86,8 @@ func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 		return s, err
 	}
 
-	// Load for the whole run; every result says which color served it.
+	// Load for the whole run; every answer names the version that served it
+	// (demo-app puts it in the body, 500s included).
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	var mu sync.Mutex
@@ -95,7 +96,7 @@ func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 	go func() {
 		_, err := loadgen.Run(loadCtx, loadgen.Config{URL: "http://" + c.listen + "/", Rate: 200, Duration: 2 * time.Minute, MaxRequests: 24000},
 			func(r loadgen.Result) {
-				if r.Color != "green" {
+				if r.Version != version {
 					return
 				}
 				mu.Lock()
@@ -176,7 +177,7 @@ func detectionReport(cfg config, samples []detectSample) string {
 	fmt.Fprintf(&b, "Reproduce: `make temporal && go run ./bench -sections detection -detections %d`\n\n", cfg.detections)
 	fmt.Fprintf(&b, "The same cluster as section 2, with the demo's analysis: the `scrape` provider reading the router's `/metrics` "+
 		"and the judge's default guard (green's error rate at most 1%%, judged on the newest steps holding at least 20 requests). "+
-		"An in-process load generator sends 200 requests/s to the router, as `make demo` does, and notes which color served each. "+
+		"An in-process load generator sends 200 requests/s to the router, as `make demo` does, and notes which version answered each. "+
 		"Each run releases a green (`ERROR_RATE=1`, `ERROR_AFTER=%s`) that answers 500 to every request from %s after it starts, "+
 		"while its `/healthz` stays ok, and soaks at 10%% with `interval: 1s`. *Detection* runs from the moment the first 500 from green "+
 		"reached the load generator to the first poll (every 1ms) of the router's admin API that shows green at 0%%: all traffic back "+

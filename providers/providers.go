@@ -7,6 +7,7 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -90,8 +91,67 @@ type Notifier interface {
 
 // MigrationReport says which migrations a phase applied.
 type MigrationReport struct {
-	Phase   string   `json:"phase"`
+	Phase string `json:"phase"`
+	// Applied lists the migrations this call applied, in order.
 	Applied []string `json:"applied,omitempty"`
+	// Already lists the phase's migrations that were applied before (by an
+	// earlier release, or by this step's earlier attempt).
+	Already []string `json:"already,omitempty"`
+	// Waived lists the safety checks the spec waived, as
+	// "<file>: <check> (<reason>)", so that the waiver is on record.
+	Waived []string `json:"waived,omitempty"`
+}
+
+// Recorder keeps the release ledger: every release and its events, in a store
+// that outlives the workflow history.
+type Recorder interface {
+	// Type names the provider as release.yaml does.
+	Type() string
+	// Record stores one event; storing the same event again (same Release and
+	// Seq) changes nothing, so a retried activity writes no duplicate.
+	Record(ctx context.Context, e LedgerEvent) error
+}
+
+// Ledger event kinds.
+const (
+	LedgerStarted  = "started"  // the release started: Actor, Via, CIRun
+	LedgerStep     = "step"     // a step (or rollback step) started or ended: Step, State, Message
+	LedgerDecision = "decision" // approve, abort, pause, resume, rollback: Actor, Via, Message
+	LedgerVerdict  = "verdict"  // an analysis verdict: Data holds it with its numbers
+	LedgerOutcome  = "outcome"  // the release ended: Outcome, Message (the reason)
+)
+
+// LedgerEvent is one entry of the release ledger.
+type LedgerEvent struct {
+	// Release identifies the release: its workflow run ID.
+	Release         string `json:"release"`
+	App             string `json:"app"`
+	Version         string `json:"version"`
+	PreviousVersion string `json:"previousVersion,omitempty"`
+	// Seq numbers the release's events from 1, in the order the workflow saw
+	// them; (Release, Seq) is unique.
+	Seq  int       `json:"seq"`
+	Kind string    `json:"kind"`
+	At   time.Time `json:"at"`
+	// Step is the plan step the event belongs to (0: none); rollback steps
+	// are numbered after the plan's.
+	Step int `json:"step,omitempty"`
+	// State is a step's state: running, done, failed, skipped.
+	State string `json:"state,omitempty"`
+	// Actor is who acted: the person or CI job that started, approved or
+	// aborted; empty for the workflow's own events.
+	Actor string `json:"actor,omitempty"`
+	// Via is the door the actor used: cli, api, chat, ui.
+	Via string `json:"via,omitempty"`
+	// CIRun is the CI run that started the release (a URL or an ID).
+	CIRun string `json:"ciRun,omitempty"`
+	// Outcome is the release's outcome (outcome events only).
+	Outcome string `json:"outcome,omitempty"`
+	// Message says what happened, for people.
+	Message string `json:"message,omitempty"`
+	// Data holds the event's details as JSON: a verdict with its numbers, a
+	// migration report.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Event is a stage change, verdict or outcome worth telling people about.

@@ -116,6 +116,8 @@ func fits(kind, typ string, v any) error {
 		_, ok = v.(Migrator)
 	case "notifications":
 		_, ok = v.(Notifier)
+	case "ledger":
+		_, ok = v.(Recorder)
 	default:
 		return BadConfig("unknown provider kind %q", kind)
 	}

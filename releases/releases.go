@@ -58,9 +58,18 @@ type Started struct {
 	RunID      string `json:"runId"`
 }
 
+// Origin says who started a release, through which door, from which CI run;
+// the release ledger keeps it.
+type Origin struct {
+	By    string
+	Via   string // cli or api
+	CIRun string // a URL or an ID; "" outside CI
+}
+
 // Start starts a release of a resolved spec. A second release of the same app
 // fails with an AlreadyRunningError rather than attaching to the first.
-func (r *Client) Start(ctx context.Context, rel spec.Release, startedBy string) (Started, error) {
+func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started, error) {
+	startedBy := o.By
 	if rel.PreviousVersion == "" {
 		rel.PreviousVersion = r.lastPromoted(ctx, rel.App)
 	}
@@ -88,7 +97,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, startedBy string) 
 			workflows.AttrTraffic.ValueSet(0),
 			workflows.AttrOutcome.ValueSet(workflows.OutcomeRunning),
 		),
-	}, workflows.WorkflowName, workflows.Input{Release: rel, StartedBy: startedBy})
+	}, workflows.WorkflowName, workflows.Input{Release: rel, StartedBy: startedBy, Via: o.Via, CIRun: o.CIRun})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		e := &AlreadyRunningError{App: rel.App, Version: "?", Stage: "?"}

@@ -322,9 +322,9 @@ func TestParseProblems(t *testing.T) {
 			"providers.notifications[1].type: required",
 		}},
 		{"providers a list", "app: shop-api\nversion: 1.4.0\nproviders: [memory]\nplan: [provision, validate, promote]\n", []string{
-			"providers: expected a mapping with fields environment, traffic, migrations, analysis, notifications; found a list"}},
+			"providers: expected a mapping with fields environment, traffic, migrations, analysis, notifications, ledger; found a list"}},
 		{"unknown provider kind", strings.Replace(withPlan(valid...), "providers:\n", "providers:\n  database: {type: pg}\n", 1), []string{
-			"providers.database: unknown field; known fields: environment, traffic, migrations, analysis, notifications"}},
+			"providers.database: unknown field; known fields: environment, traffic, migrations, analysis, notifications, ledger"}},
 		{"unknown field in a provider", strings.Replace(withPlan(valid...), "traffic: {type: memory}", "traffic: {type: memory, port: 80}", 1), []string{
 			"providers.traffic.port: unknown field; known fields: type, settings"}},
 		{"settings are free-form", strings.Replace(withPlan(valid...), "traffic: {type: memory}", "traffic: {type: memory, settings: {anything: [goes, {here: 1}]}}", 1), nil},

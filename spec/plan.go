@@ -100,8 +100,12 @@ func FormatPlan(w io.Writer, r Release) error {
 	if len(notes) > 0 {
 		notifications = strings.Join(notes, ",")
 	}
-	fmt.Fprintf(&b, "Providers: environment=%s traffic=%s analysis=%s migrations=%s notifications=%s\n",
-		typ(r.Providers.Environment.Type), typ(r.Providers.Traffic.Type), typ(r.Providers.Analysis.Type), migrations, notifications)
+	ledger := ""
+	if r.Providers.Ledger != nil {
+		ledger = " ledger=" + typ(r.Providers.Ledger.Type)
+	}
+	fmt.Fprintf(&b, "Providers: environment=%s traffic=%s analysis=%s migrations=%s notifications=%s%s\n",
+		typ(r.Providers.Environment.Type), typ(r.Providers.Traffic.Type), typ(r.Providers.Analysis.Type), migrations, notifications, ledger)
 
 	b.WriteString("Plan:\n")
 	var rows bytes.Buffer

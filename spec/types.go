@@ -33,6 +33,9 @@ type Providers struct {
 	Migrations    *Provider  `yaml:"migrations,omitempty" json:"migrations,omitempty"`
 	Analysis      Provider   `yaml:"analysis" json:"analysis"`
 	Notifications []Provider `yaml:"notifications,omitempty" json:"notifications,omitempty"`
+	// Ledger records the release and its events in a store that outlives the
+	// workflow history (type postgres).
+	Ledger *Provider `yaml:"ledger,omitempty" json:"ledger,omitempty"`
 }
 
 // Provider is a provider type and its settings. Settings never hold secrets

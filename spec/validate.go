@@ -68,6 +68,9 @@ func (p Providers) validate(ps *Problems, check ProviderCheck) {
 	for i, n := range p.Notifications {
 		one("notifications", indexPath("providers.notifications", i), n)
 	}
+	if p.Ledger != nil {
+		one("ledger", "providers.ledger", *p.Ledger)
+	}
 }
 
 // kinds lists every kind set on the step, in declaration order.

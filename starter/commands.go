@@ -43,6 +43,7 @@ func newRoot() *cobra.Command {
 		releaseCmd(g),
 		statusCmd(g),
 		listCmd(g),
+		historyCmd(),
 		watchCmd(g),
 		decideCmd(g, workflows.UpdateApprove, "Approve a release waiting at its approval gate (or on an inconclusive verdict)"),
 		decideCmd(g, workflows.UpdateAbort, "Abort a release: all traffic back to blue, then undo the rest"),
@@ -132,7 +133,7 @@ func releaseCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
-				started, err := rc.Start(ctx, rel, by)
+				started, err := rc.Start(ctx, rel, releases.Origin{By: by, Via: "cli", CIRun: ciRun()})
 				if err != nil {
 					return err
 				}
@@ -157,6 +158,20 @@ func startedBy() string {
 		return fmt.Sprintf("%s (GitHub Actions run %s)", a, os.Getenv("GITHUB_RUN_ID"))
 	}
 	return whoami()
+}
+
+// ciRun identifies the CI run the command runs in, for the release ledger: a
+// link where the CI system gives one.
+func ciRun() string {
+	if id := os.Getenv("GITHUB_RUN_ID"); id != "" {
+		return fmt.Sprintf("%s/%s/actions/runs/%s", os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"), id)
+	}
+	for _, v := range []string{"CI_JOB_URL", "BUILD_URL", "CIRCLE_BUILD_URL", "BUILDKITE_BUILD_URL", "CUTOVER_CI_RUN"} {
+		if u := os.Getenv(v); u != "" {
+			return u
+		}
+	}
+	return ""
 }
 
 func whoami() string {

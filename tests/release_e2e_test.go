@@ -53,19 +53,33 @@ type cluster struct {
 	env     []string
 	workers []*harness.Proc
 	http    []string // each worker's /metrics and /healthz address
+
+	workerBin string
+	workerEnv []string
 }
 
 func startCluster(t *testing.T, workerEnv ...string) *cluster {
+	return startClusterWith(t, 2, workerEnv...)
+}
+
+// startClusterWith starts a dev server and n workers with workerEnv added to
+// their environment.
+func startClusterWith(t *testing.T, n int, workerEnv ...string) *cluster {
 	cli, worker := harness.CutoverBinaries(t)
 	srv := harness.StartTemporal(t, harness.DevServerOptions{})
-	c := &cluster{t: t, server: srv, cli: cli, env: srv.Env("e2e")}
-	for i := range 2 {
-		addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-		env := append(append(append([]string{}, c.env...), workerEnv...), "CUTOVER_HTTP_ADDR="+addr)
-		c.workers = append(c.workers, harness.Start(t, fmt.Sprintf("worker %d", i), env, worker))
-		c.http = append(c.http, addr)
+	c := &cluster{t: t, server: srv, cli: cli, env: srv.Env("e2e"), workerBin: worker, workerEnv: workerEnv}
+	for range n {
+		c.addWorker()
 	}
 	return c
+}
+
+// addWorker starts one more worker process.
+func (c *cluster) addWorker() {
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(c.t))
+	env := append(append(append([]string{}, c.env...), c.workerEnv...), "CUTOVER_HTTP_ADDR="+addr)
+	c.workers = append(c.workers, harness.Start(c.t, fmt.Sprintf("worker %d", len(c.workers)), env, c.workerBin))
+	c.http = append(c.http, addr)
 }
 
 func (c *cluster) spec(app, version string) string {

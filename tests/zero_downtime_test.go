@@ -327,7 +327,7 @@ func TestZeroDowntime(t *testing.T) {
 		sum := stopLoad()
 		sum.requireNoFailures(t, 1500)
 		out, _, _ := a.cutover(t, "status", a.name)
-		if !strings.Contains(out, "green health Fail healthy=") {
+		if !strings.Contains(out, "green health: Fail") || !strings.Contains(out, " instances=2") {
 			t.Errorf("status does not show the guard's numbers:\n%s", out)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/cutoverhq/cutover/providers"
 )
 
 // action is one of the decisions a person can send, as an update (validated,
@@ -182,4 +184,9 @@ func (r *release) applyResume(ctx workflow.Context, d Decision) (string, error) 
 func (r *release) record(ctx workflow.Context, action string, d Decision) {
 	r.st.Decisions = append(r.st.Decisions, DecisionRecord{Decision: d, Action: action, Step: r.st.Step, At: workflow.Now(ctx)})
 	r.publish(ctx)
+	msg := action
+	if d.Reason != "" {
+		msg += ": " + d.Reason
+	}
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerDecision, Step: r.st.Step, Actor: d.By, Via: d.Via, Message: msg})
 }

@@ -62,6 +62,8 @@ type release struct {
 
 	published     published
 	notifications []workflow.Future
+	ledgerSeq     int
+	ledgerWrites  []workflow.Future
 }
 
 // Gates at which approve is accepted.
@@ -91,6 +93,8 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 	}
 	r.publish(ctx)
 	r.notify(ctx, "started", fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy)))
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStarted, Actor: in.StartedBy, Via: in.Via, CIRun: in.CIRun,
+		Message: fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy))})
 
 	err := r.runPlan(ctx)
 	switch {
@@ -111,6 +115,7 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 	// Let abort and rollback updates that wait for blue answer before the run ends.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	r.flushNotifications(ctx)
+	r.flushLedger(ctx)
 	return r.st, nil
 }
 
@@ -175,6 +180,7 @@ func (r *release) runStep(ctx workflow.Context, i int, s spec.Step) error {
 	rec.State, rec.Started = StateRunning, workflow.Now(ctx)
 	r.st.Step, r.st.Stage = i+1, s.Kind()
 	r.publish(ctx)
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStep, Step: rec.Index, State: rec.State, Message: rec.Description})
 
 	res, err := r.execute(stepCtx, s)
 	rec.Ended, rec.Detail = workflow.Now(ctx), res.detail
@@ -195,6 +201,7 @@ func (r *release) runStep(ctx workflow.Context, i int, s spec.Step) error {
 	}
 	r.recordStageTime(ctx, s.Kind(), rec.Ended.Sub(rec.Started))
 	r.publish(ctx)
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStep, Step: rec.Index, State: rec.State, Message: stepLine(*rec)})
 	return err
 }
 
@@ -239,6 +246,15 @@ func (r *release) finish(ctx workflow.Context, outcome, reason string) {
 		msg += " (" + reason + ")"
 	}
 	r.notify(ctx, outcome, msg)
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerOutcome, Outcome: outcome, Message: reason})
+}
+
+// stepLine is a step record as the ledger keeps it.
+func stepLine(rec StepRecord) string {
+	if rec.Detail == "" {
+		return rec.Description
+	}
+	return rec.Description + ": " + rec.Detail
 }
 
 func (r *release) summary() string {

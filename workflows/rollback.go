@@ -67,5 +67,7 @@ func (r *release) undo(ctx workflow.Context, what string, fn func() error) error
 		rec.State, rec.Detail = StateFailed, errorText(err)
 	}
 	r.publish(ctx)
+	// Rollback steps are numbered after the plan's in the ledger.
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStep, Step: len(r.st.Steps) + rec.Index, State: rec.State, Message: "rollback: " + stepLine(*rec)})
 	return err
 }

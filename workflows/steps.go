@@ -46,10 +46,7 @@ func (r *release) execute(ctx workflow.Context, s spec.Step) (stepResult, error)
 		if err != nil {
 			return stepResult{}, err
 		}
-		if len(rep.Applied) == 0 {
-			return stepResult{detail: "nothing to apply"}, nil
-		}
-		return stepResult{detail: "applied " + strings.Join(rep.Applied, ", ")}, nil
+		return stepResult{detail: migrationLine(rep)}, nil
 
 	case s.Validate != nil:
 		err := workflow.ExecuteActivity(stepOptions(ctx, s.Validate.Timeout.D(), s.Describe()),
@@ -94,6 +91,22 @@ func (r *release) execute(ctx workflow.Context, s spec.Step) (stepResult, error)
 		return stepResult{}, r.decommission(stepOptions(ctx, s.Decommission.Timeout.D(), "decommission blue"), providers.Blue, s.Decommission.Timeout.D()/2)
 	}
 	return stepResult{}, fmt.Errorf("step has no kind")
+}
+
+// migrationLine says what a migration step did, waivers included: they are on
+// record in the status and the ledger.
+func migrationLine(rep providers.MigrationReport) string {
+	line := "nothing to apply"
+	if len(rep.Applied) > 0 {
+		line = "applied " + strings.Join(rep.Applied, ", ")
+	}
+	if len(rep.Already) > 0 {
+		line += fmt.Sprintf(" (%d applied before)", len(rep.Already))
+	}
+	if len(rep.Waived) > 0 {
+		line += "; waived: " + strings.Join(rep.Waived, "; ")
+	}
+	return line
 }
 
 // setWeight moves traffic and records the split the provider read back.
@@ -154,6 +167,7 @@ func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, erro
 		}
 		r.st.LastVerdict = &v
 		r.publish(ctx)
+		r.enterVerdict(ctx, "soak guard", v)
 		err = r.judge(ctx, "soak guard", v, s.OnInconclusive)
 	})
 	sel.Select(ctx)
@@ -174,6 +188,7 @@ func (r *release) analyze(ctx workflow.Context, s *spec.AnalysisStep) (stepResul
 	r.st.LastVerdict = &v
 	r.publish(ctx)
 	r.notify(ctx, "verdict", fmt.Sprintf("%s: comparison %s", r.summary(), v))
+	r.enterVerdict(ctx, "analysis", v)
 	// The numbers are in the verdict (status, UI, notifications); the step
 	// line stays readable.
 	return stepResult{detail: string(v.Result) + ": " + brief(v)}, r.judge(ctx, "analysis", v, s.OnInconclusive)

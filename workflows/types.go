@@ -50,6 +50,10 @@ type Input struct {
 	Release spec.Release `json:"release"`
 	// StartedBy says who or what started the release (a person, a CI run).
 	StartedBy string `json:"startedBy,omitempty"`
+	// Via is the door it was started through: cli or api.
+	Via string `json:"via,omitempty"`
+	// CIRun is the CI run that started it (a URL or an ID), when there is one.
+	CIRun string `json:"ciRun,omitempty"`
 }
 
 // Decision is what a person sends with approve, abort, pause, resume and rollback.

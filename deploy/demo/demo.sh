@@ -41,6 +41,24 @@ for p in "$port" "$ui" 8080 8081; do
 done
 
 rm -rf "$state" && mkdir -p "$state"
+
+# The database is part of the release when PostgreSQL is reachable: expand
+# migrations before any traffic moves, contract after the standby window, and
+# the release ledger. Without it, the migrate steps are skipped.
+pg=${CUTOVER_DEMO_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+if command -v psql >/dev/null && psql "$pg/postgres?sslmode=disable" -qAtc 'select 1' >/dev/null 2>&1; then
+  psql "$pg/postgres?sslmode=disable" -qc 'DROP DATABASE IF EXISTS cutover_demo WITH (FORCE)' -c 'CREATE DATABASE cutover_demo' >/dev/null
+  export CUTOVER_DEMO_DATABASE_URL="$pg/cutover_demo?sslmode=disable" CUTOVER_LEDGER_URL="$pg/cutover_demo?sslmode=disable"
+  echo "==> PostgreSQL at $pg: database cutover_demo (migrations in deploy/demo/migrations, release ledger in schema cutover)"
+  db=yes
+else
+  echo "==> PostgreSQL is not reachable at $pg (set CUTOVER_DEMO_POSTGRES to use another):"
+  echo "    the demo SKIPS its migrate steps and keeps no release ledger"
+  sed '/# >>> database/,/# <<< database/d' "$spec" >"$state/release.yaml"
+  spec=$state/release.yaml
+  db=
+fi
+version=$(sed -n 's/^version: *//p' "$spec")
 export TEMPORAL_ADDRESS=127.0.0.1:$port CUTOVER_TASK_QUEUE=cutover-demo
 export CUTOVER_ROUTER_TOKEN=${CUTOVER_ROUTER_TOKEN:-demo-$RANDOM$RANDOM}
 
@@ -105,6 +123,10 @@ case $code in
   *) echo "release: failed (exit $code)" ;;
 esac
 "$bin/cutover" status demo | sed 's/^/  /'
+if [ -n "$db" ]; then
+  echo "release ledger (cutover history demo $version):"
+  "$bin/cutover" history demo "$version" | sed 's/^/  /'
+fi
 echo "load generator (requests served by each version, failed requests):"
 sed 's/^/  /' "$state/load.out"
 echo "find the release in the Temporal UI: http://127.0.0.1:$ui/namespaces/default/workflows?query=CutoverApp%3D%22demo%22"

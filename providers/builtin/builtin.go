@@ -12,6 +12,7 @@ import (
 	"github.com/cutoverhq/cutover/providers/local"
 	"github.com/cutoverhq/cutover/providers/logs"
 	"github.com/cutoverhq/cutover/providers/memory"
+	"github.com/cutoverhq/cutover/providers/postgres"
 	"github.com/cutoverhq/cutover/providers/prometheus"
 	"github.com/cutoverhq/cutover/providers/scrape"
 )
@@ -24,6 +25,7 @@ func Builders(log *slog.Logger) []providers.Builder {
 		logs.NewBuilder(log),
 		scrape.NewBuilder(),
 		prometheus.NewBuilder(),
+		postgres.NewBuilder(),
 	}
 }
 
