@@ -559,7 +559,7 @@ func (c *cluster) promoteOnce(ctx context.Context, i int) (promotionSample, erro
 		return s, err
 	}
 	s.detect = time.Since(rel.started)
-	if _, err := c.rc.Decide(ctx, benchApp, workflows.UpdateApprove, workflows.Decision{By: "bench", Reason: "bench", Via: "api"}, ""); err != nil {
+	if _, err := c.rc.Decide(ctx, benchApp, workflows.UpdateApprove, workflows.Decision{By: "bench-approver", Reason: "bench", Via: "api"}, ""); err != nil {
 		return s, err
 	}
 	code, err := rel.wait(ctx, 3*time.Minute)

@@ -161,4 +161,7 @@ type Event struct {
 	Kind    string    `json:"kind"`
 	Message string    `json:"message"`
 	Time    time.Time `json:"time"`
+	// Verdict is the last verdict, with its numbers, on the events where a
+	// person decides: approval-needed, decision-needed and verdict.
+	Verdict *Verdict `json:"verdict,omitempty"`
 }

@@ -24,6 +24,9 @@ type Release struct {
 	Providers Providers `yaml:"providers" json:"providers"`
 	// Plan is the list of steps; empty means DefaultPlan.
 	Plan []Step `yaml:"plan,omitempty" json:"plan,omitempty"`
+	// AllowSelfApproval lets whoever started the release approve it too. Off
+	// by default: separation of duties.
+	AllowSelfApproval bool `yaml:"allowSelfApproval,omitempty" json:"allowSelfApproval,omitempty"`
 }
 
 // Providers names a provider, with its settings, for each kind of step.

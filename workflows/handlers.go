@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -81,6 +82,9 @@ func (r *release) validateApprove(d Decision) error {
 	if d.By == "" {
 		return errors.New("approve needs who approves (by)")
 	}
+	if selfApproval(r.in.StartedBy, d.By) && !r.in.Release.AllowSelfApproval {
+		return fmt.Errorf("%s started this release and may not approve it too; someone else must (or set allowSelfApproval: true in the spec)", d.By)
+	}
 	if r.gate != "" && !r.approved {
 		return nil
 	}
@@ -88,6 +92,13 @@ func (r *release) validateApprove(d Decision) error {
 		return fmt.Errorf("already approved by %s at step %d; no approval is pending", a.By, a.Step)
 	}
 	return fmt.Errorf("no approval is pending: the release is at step %d (%s)", r.st.Step, r.st.Stage)
+}
+
+// selfApproval reports whether the approver is who started the release:
+// "alice" started "alice" or "alice (GitHub Actions run 7)".
+func selfApproval(startedBy, by string) bool {
+	s, b := strings.ToLower(strings.TrimSpace(startedBy)), strings.ToLower(strings.TrimSpace(by))
+	return b != "" && (s == b || strings.HasPrefix(s, b+" ("))
 }
 
 func (r *release) applyApprove(ctx workflow.Context, d Decision) (string, error) {

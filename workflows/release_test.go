@@ -534,6 +534,29 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 	})
 }
 
+func TestSelfApprovalNeedsTheSpecsConsent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ startedBy, by string }{{"alice", "alice"}, {"alice (GitHub Actions run 7)", "Alice"}} {
+		if !selfApproval(tc.startedBy, tc.by) {
+			t.Errorf("selfApproval(%q, %q) = false", tc.startedBy, tc.by)
+		}
+	}
+	if selfApproval("alice", "alicia") || selfApproval("", "") {
+		t.Error("a different approver counted as the starter")
+	}
+	h := newHarness(t)
+	rel := testRelease()
+	rel.AllowSelfApproval = true
+	var ok func() (string, error)
+	h.when(waitingFor("approval"), func() { ok = h.update(UpdateApprove, Decision{By: "ci"}) })
+	if st := h.run(rel); st.Outcome != OutcomePromoted {
+		t.Fatalf("outcome %s (%s), want promoted on the starter's own approval", st.Outcome, st.Reason)
+	}
+	if _, err := ok(); err != nil {
+		t.Errorf("self-approval with allowSelfApproval: %v", err)
+	}
+}
+
 func TestApproveOutOfPhaseOrTwiceIsRejected(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -542,8 +565,10 @@ func TestApproveOutOfPhaseOrTwiceIsRejected(t *testing.T) {
 		early = h.update(UpdateApprove, Decision{By: "alice"})
 		noReason = h.update(UpdateAbort, Decision{By: "alice"})
 	})
+	var self func() (string, error)
 	h.when(waitingFor("approval"), func() {
 		anonymous = h.update(UpdateApprove, Decision{})
+		self = h.update(UpdateApprove, Decision{By: "CI"})
 		h.update(UpdateApprove, Decision{By: "alice"})
 		second = h.update(UpdateApprove, Decision{By: "dave"})
 	})
@@ -555,10 +580,11 @@ func TestApproveOutOfPhaseOrTwiceIsRejected(t *testing.T) {
 		answer func() (string, error)
 		want   string
 	}{
-		"approve during soak":  {early, "no approval is pending: the release is at step 5 (soak)"},
-		"abort without reason": {noReason, "abort needs a reason"},
-		"approve without who":  {anonymous, "approve needs who approves"},
-		"second approve":       {second, "already approved by alice at step 8"},
+		"approve during soak":    {early, "no approval is pending: the release is at step 5 (soak)"},
+		"abort without reason":   {noReason, "abort needs a reason"},
+		"approve without who":    {anonymous, "approve needs who approves"},
+		"approve by the starter": {self, "CI started this release and may not approve it too"},
+		"second approve":         {second, "already approved by alice at step 8"},
 	} {
 		if _, err := c.answer(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want rejection %q", name, err, c.want)

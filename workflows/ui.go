@@ -157,6 +157,11 @@ func (r *release) notify(ctx workflow.Context, kind, msg string) {
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	event := providers.Event{App: r.ref.App, Version: r.ref.Version, Kind: kind, Message: msg, Time: workflow.Now(ctx)}
+	switch kind {
+	case "approval-needed", "decision-needed", "verdict":
+		// Whoever is asked to decide sees the numbers in the message itself.
+		event.Verdict = r.st.LastVerdict
+	}
 	// One activity per notifier, so that a retry re-sends only to the one that
 	// failed.
 	for _, n := range ns {
