@@ -89,7 +89,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            summary,
-		StaticDetails:                            "Started by " + startedBy + "\n\nPlan:\n" + plan.String(),
+		StaticDetails:                            "Started by " + startedBy + "\n\nPlan:\n\n" + plan.String(),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrApp.ValueSet(rel.App),
 			workflows.AttrVersion.ValueSet(rel.Version),

@@ -52,6 +52,7 @@ func newRoot() *cobra.Command {
 		decideCmd(g, workflows.UpdateRollback, "Roll a release back, also during the standby window after promotion"),
 		routerCmd(),
 		localCmd(),
+		serveCmd(g),
 	)
 	return root
 }
@@ -183,18 +184,17 @@ func whoami() string {
 	return "unknown"
 }
 
-// follow prints progress lines until the release ends and turns the outcome into
-// the exit code.
+// follow shows the release's progress until it ends (a live view on a
+// terminal, timestamped lines otherwise) and turns the outcome into the exit
+// code.
 func follow(ctx context.Context, rc *releases.Client, app string, out io.Writer) error {
-	var prev *workflows.Status
-	final, err := rc.Wait(ctx, app, time.Second, func(st workflows.Status) {
-		printProgress(out, prev, st)
-		prev = &st
-	})
+	p := newProgress(out)
+	final, err := rc.Wait(ctx, app, time.Second, p.update)
 	if err != nil {
+		p.stop()
 		return err
 	}
-	printSteps(out, final, time.Now())
+	p.finish(final)
 	switch final.Outcome {
 	case workflows.OutcomePromoted:
 		return nil

@@ -76,9 +76,9 @@ func (r *release) details(now time.Time) string {
 	switch st.Waiting {
 	case "":
 	case "approval":
-		b.WriteString("⏳ Waiting for approval: send the `approve` update with `{\"by\": \"your name\"}`.\n\n")
+		b.WriteString("Waiting for approval: send the `approve` update with `{\"by\": \"your name\"}`.\n\n")
 	default:
-		fmt.Fprintf(&b, "⏳ Waiting for %s.\n\n", st.Waiting)
+		fmt.Fprintf(&b, "Waiting for %s.\n\n", st.Waiting)
 	}
 	if st.Reason != "" {
 		fmt.Fprintf(&b, "Reason: %s\n\n", st.Reason)

@@ -15,6 +15,8 @@ import (
 	"github.com/cutoverhq/cutover/providers/postgres"
 	"github.com/cutoverhq/cutover/providers/prometheus"
 	"github.com/cutoverhq/cutover/providers/scrape"
+	"github.com/cutoverhq/cutover/providers/slack"
+	"github.com/cutoverhq/cutover/providers/webhook"
 )
 
 // Builders returns a builder for each provider type.
@@ -26,6 +28,8 @@ func Builders(log *slog.Logger) []providers.Builder {
 		scrape.NewBuilder(),
 		prometheus.NewBuilder(),
 		postgres.NewBuilder(),
+		slack.NewBuilder(),
+		webhook.NewBuilder(),
 	}
 }
 

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+
+	"github.com/cutoverhq/cutover/api"
+	"github.com/cutoverhq/cutover/chatops"
+	"github.com/cutoverhq/cutover/providers/builtin"
+	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/temporalconn"
+)
+
+// serveFlags are cutover serve's settings.
+type serveFlags struct {
+	listen, tokensFile, uiURL string
+	tlsCert, tlsKey           string
+	logFormat, logLevel       string
+	chatopsConfig             string
+	printTokenHash            bool
+}
+
+func serveCmd(g *globals) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --tokens-file tokens.yaml",
+		Short: "Serve the HTTP API for CI: start, follow and steer releases",
+		Long: `Serve the HTTP API (GET /openapi.json describes it): POST /v1/releases starts a
+release, GET /v1/releases/{app} reads its status, GET /v1/releases/{app}/events
+follows it as server-sent events, POST /v1/releases/{app}/{approve|abort|pause|
+resume|rollback} decides, GET /v1/releases lists.
+
+Every call needs a bearer token; the tokens file holds their SHA-256 hashes and
+scopes (release:start, release:approve, release:read):
+
+  tokens:
+    - {name: ci, sha256: <hex>, scopes: [release:start, release:read]}
+    - {name: release-managers, sha256: <hex>, scopes: [release:approve, release:read]}
+
+Make a token and its hash:
+
+  head -c 32 /dev/urandom | base64 | tr -d '/+=' > token
+  cutover serve --print-token-hash < token
+
+SIGTERM stops accepting, ends event streams and lets calls in flight finish.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.printTokenHash {
+				tok, err := api.ReadToken(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), api.HashToken(tok))
+				return nil
+			}
+			return serve(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", temporalconn.Getenv("CUTOVER_API_LISTEN", "127.0.0.1:8090"), "address to listen on (CUTOVER_API_LISTEN)")
+	fl.StringVar(&f.tokensFile, "tokens-file", os.Getenv("CUTOVER_API_TOKENS_FILE"), "YAML or JSON file of token names, SHA-256 hashes and scopes (CUTOVER_API_TOKENS_FILE)")
+	fl.StringVar(&f.uiURL, "ui-url", temporalconn.Getenv("CUTOVER_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI base URL, for links to a release (CUTOVER_UI_URL)")
+	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("CUTOVER_API_TLS_CERT"), "serve HTTPS with this certificate (PEM; CUTOVER_API_TLS_CERT)")
+	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("CUTOVER_API_TLS_KEY"), "the certificate's private key (PEM; CUTOVER_API_TLS_KEY)")
+	fl.StringVar(&f.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
+	fl.StringVar(&f.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
+	fl.StringVar(&f.chatopsConfig, "chatops-config", os.Getenv(chatops.EnvConfig), "Slack chatops: YAML of the signing secret's and bot token's env vars and each app's channel and approvers; serves /slack/ (CUTOVER_CHATOPS_CONFIG)")
+	fl.BoolVar(&f.printTokenHash, "print-token-hash", false, "read a token on standard input, print its SHA-256 for the tokens file, and exit")
+	return cmd
+}
+
+func serveLogger(f serveFlags, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
+}
+
+func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
+	log, err := serveLogger(f, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if f.tokensFile == "" {
+		return &exitCode{exitUsage, "--tokens-file (or CUTOVER_API_TOKENS_FILE) is required: the API serves nobody without tokens"}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return &exitCode{exitUsage, "--tls-cert and --tls-key go together"}
+	}
+	tokens, err := api.LoadTokens(f.tokensFile)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Temporal through the same fx modules as the CLI and the worker; the SDK
+	// logs only warnings and errors.
+	sdkLog := slog.New(log.Handler()).With("component", "temporal-sdk")
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		sdkLog = slog.New(levelAtLeast{log.Handler(), slog.LevelWarn}).With("component", "temporal-sdk")
+	}
+	var rc *releases.Client
+	var tc client.Client
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(g.temporal, sdkLog),
+		temporalconn.Module,
+		releases.Module,
+		fx.Populate(&rc, &tc),
+	)
+	if err := app.Start(ctx); err != nil {
+		return unwrapFx(err)
+	}
+	defer func() { _ = app.Stop(context.Background()) }()
+
+	reg := builtin.NewRegistry(log)
+	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace}, api.NewTemporal(rc, tc), reg.Check, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	if err := extraRoutes(mux, log, f, rc); err != nil {
+		return err
+	}
+
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(srv.Close)
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
+	}
+	names := make([]string, len(tokens))
+	for i, t := range tokens {
+		names[i] = t.Name
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("cutover API listening", "url", scheme+"://"+ln.Addr().String(), "temporal", g.temporal.Address,
+		"namespace", g.temporal.Namespace, "task_queue", g.temporal.TaskQueue, "tokens", names)
+	if scheme == "http" && !isLoopback(ln.Addr()) {
+		log.Warn("serving plain HTTP on a non-loopback address: bearer tokens cross the network in clear; use --tls-cert/--tls-key or a TLS-terminating proxy")
+	}
+
+	served := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			served <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests; event streams end; calls in flight get 30s")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: calls still in flight were cut off", "error", err.Error())
+		_ = hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// extraRoutes mounts handlers beside the API on the same listener: Slack's
+// slash command and buttons at /slack/ when a chatops config is given. The API
+// owns every other path ("/"); the more specific pattern wins over it.
+func extraRoutes(mux *http.ServeMux, log *slog.Logger, f serveFlags, rc *releases.Client) error {
+	if f.chatopsConfig == "" {
+		return nil
+	}
+	cfg, err := chatops.LoadConfig(f.chatopsConfig)
+	if err != nil {
+		return fmt.Errorf("--chatops-config: %w", err)
+	}
+	h, err := chatops.New(cfg, rc, nil, log.With("component", "chatops"))
+	if err != nil {
+		return fmt.Errorf("--chatops-config: %w", err)
+	}
+	mux.Handle("/slack/", h)
+	log.Info("Slack chatops at /slack/commands and /slack/actions", "apps", len(cfg.Apps))
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// levelAtLeast drops records below a level (the Temporal SDK's info lines).
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelAtLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelAtLeast{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h levelAtLeast) WithGroup(name string) slog.Handler {
+	return levelAtLeast{h.Handler.WithGroup(name), h.min}
+}
