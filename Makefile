@@ -75,8 +75,9 @@ demo-rollback: build $(TEMPORAL)
 clean:
 	rm -rf $(BIN) .cache
 
-# Router overhead (against haproxy when it is installed), abort latency and
-# promotion overhead on this machine, written to docs/benchmarks.md (~5 minutes).
+# Router overhead (against haproxy when it is installed), abort latency,
+# promotion overhead, detection time of a failing green and the judge's verdict
+# time on this machine, written to docs/benchmarks.md (~10 minutes).
 .PHONY: bench
 bench: build $(TEMPORAL)
 	$(GO) run ./bench -out docs/benchmarks.md
