@@ -9,11 +9,14 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/alb"
+	"github.com/cutoverhq/cutover/providers/haproxy"
 	"github.com/cutoverhq/cutover/providers/local"
 	"github.com/cutoverhq/cutover/providers/logs"
 	"github.com/cutoverhq/cutover/providers/memory"
 	"github.com/cutoverhq/cutover/providers/postgres"
 	"github.com/cutoverhq/cutover/providers/prometheus"
+	"github.com/cutoverhq/cutover/providers/route53"
 	"github.com/cutoverhq/cutover/providers/scrape"
 	"github.com/cutoverhq/cutover/providers/slack"
 	"github.com/cutoverhq/cutover/providers/webhook"
@@ -24,6 +27,9 @@ func Builders(log *slog.Logger) []providers.Builder {
 	return []providers.Builder{
 		memory.NewBuilder(),
 		local.NewBuilder(),
+		alb.NewBuilder(),
+		route53.NewBuilder(),
+		haproxy.NewBuilder(),
 		logs.NewBuilder(log),
 		scrape.NewBuilder(),
 		prometheus.NewBuilder(),
