@@ -79,8 +79,11 @@ func (c *cluster) benchDetection(ctx context.Context, cfg config) (string, error
 func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 	var s detectSample
 	version := fmt.Sprintf("4.0.%d", i)
+	// Green goes bad at a different point of the guard's 1s cycle in each run
+	// (50ms apart), so that the figures cover every phase, not one.
+	errorAfter := detectErrorAfter + time.Duration((i-1)%20)*50*time.Millisecond
 	body := fmt.Sprintf("app: %s\nversion: %s\n", benchApp, version) +
-		fmt.Sprintf(detectProviders, c.demo, c.stateDir, c.admin, detectErrorAfter.String()) + detectPlan
+		fmt.Sprintf(detectProviders, c.demo, c.stateDir, c.admin, errorAfter.String()) + detectPlan
 	spec := filepath.Join(c.dir, "detect-"+version+".yaml")
 	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
 		return s, err
@@ -178,10 +181,11 @@ func detectionReport(cfg config, samples []detectSample) string {
 	fmt.Fprintf(&b, "The same cluster as section 2, with the demo's analysis: the `scrape` provider reading the router's `/metrics` "+
 		"and the judge's default guard (green's error rate at most 1%%, judged on the newest steps holding at least 20 requests). "+
 		"An in-process load generator sends 200 requests/s to the router, as `make demo` does, and notes which version answered each. "+
-		"Each run releases a green (`ERROR_RATE=1`, `ERROR_AFTER=%s`) that answers 500 to every request from %s after it starts, "+
+		"Each run releases a green (`ERROR_RATE=1`, `ERROR_AFTER=%s` plus 50ms more in each run, so that green goes bad at 20 different "+
+		"points of the guard's 1s cycle) that answers 500 to every request from then on, "+
 		"while its `/healthz` stays ok, and soaks at 10%% with `interval: 1s`. *Detection* runs from the moment the first 500 from green "+
 		"reached the load generator to the first poll (every 1ms) of the router's admin API that shows green at 0%%: all traffic back "+
-		"on blue.\n\n", detectErrorAfter, detectErrorAfter)
+		"on blue.\n\n", detectErrorAfter)
 	var det, last []time.Duration
 	errs := 0
 	for _, s := range samples {
