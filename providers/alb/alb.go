@@ -26,7 +26,6 @@ package alb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -36,12 +35,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/awsapi"
 	"github.com/cutoverhq/cutover/spec"
 )
 
@@ -173,19 +171,9 @@ func (p *Provider) elb(ctx context.Context) (*elbv2.Client, error) {
 	if p.client != nil {
 		return p.client, nil
 	}
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(p.s.Region),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 4
-				o.MaxBackoff = 5 * time.Second
-				if p.backoff != nil {
-					o.Backoff = p.backoff
-				}
-			})
-		}))
+	cfg, err := awsapi.Config(ctx, p.s.Region, p.backoff)
 	if err != nil {
-		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+		return nil, err
 	}
 	p.client = elbv2.NewFromConfig(cfg, func(o *elbv2.Options) {
 		if p.s.Endpoint != "" {
@@ -436,27 +424,8 @@ func (p *Provider) InFlight(ctx context.Context, app string, col providers.Color
 	return n, nil
 }
 
-// classify wraps an ELBv2 error with what was being done and gives it its kind:
-// the one place where AWS errors become permanent or retryable.
+// classify gives an ELBv2 error its kind through awsapi.Classify, with the
+// codes ELBv2 uses for things that do not exist.
 func classify(err error, what string) error {
-	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return fmt.Errorf("%s: %w", what, err) // the service failing: retry
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return fmt.Errorf("%s: %w", what, err) // the network, a timeout: retry
-	}
-	code, msg := ae.ErrorCode(), ae.ErrorMessage()
-	switch code {
-	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException":
-		return fmt.Errorf("%s: %w", what, err)
-	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
-		return providers.Invalid("%s: %s: %s", what, code, msg)
-	case "ListenerNotFound", "RuleNotFound", "TargetGroupNotFound":
-		return providers.NotFound("%s: %s: %s", what, code, msg)
-	case "ValidationError", "InvalidConfigurationRequest":
-		return providers.Invalid("%s: %s: %s", what, code, msg)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return awsapi.Classify(err, what, "ListenerNotFound", "RuleNotFound", "TargetGroupNotFound")
 }

@@ -15,7 +15,6 @@ package route53
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -25,12 +24,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/awsapi"
 )
 
 // Type is the provider's name in release.yaml.
@@ -125,19 +123,9 @@ func (p *Provider) r53(ctx context.Context) (*r53.Client, error) {
 	if p.client != nil {
 		return p.client, nil
 	}
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(p.s.Region),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 4
-				o.MaxBackoff = 5 * time.Second
-				if p.backoff != nil {
-					o.Backoff = p.backoff
-				}
-			})
-		}))
+	cfg, err := awsapi.Config(ctx, p.s.Region, p.backoff)
 	if err != nil {
-		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+		return nil, err
 	}
 	p.client = r53.NewFromConfig(cfg, func(o *r53.Options) {
 		if p.s.Endpoint != "" {
@@ -284,27 +272,8 @@ func (p *Provider) same(name, typ string) bool {
 	return strings.EqualFold(strings.TrimSuffix(name, "."), strings.TrimSuffix(p.name, ".")) && typ == p.s.RecordType
 }
 
-// classify wraps a Route 53 error with what was being done and gives it its
-// kind: the one place where Route 53 errors become permanent or retryable.
+// classify gives a Route 53 error its kind through awsapi.Classify, with the
+// codes Route 53 uses for things that do not exist.
 func classify(err error, what string) error {
-	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	code, msg := ae.ErrorCode(), ae.ErrorMessage()
-	switch code {
-	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "PriorRequestNotComplete":
-		return fmt.Errorf("%s: %w", what, err)
-	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
-		return providers.Invalid("%s: %s: %s", what, code, msg)
-	case "NoSuchHostedZone", "NoSuchChange":
-		return providers.NotFound("%s: %s: %s", what, code, msg)
-	case "InvalidChangeBatch", "InvalidInput", "ValidationError":
-		return providers.Invalid("%s: %s: %s", what, code, msg)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return awsapi.Classify(err, what, "NoSuchHostedZone", "NoSuchChange")
 }
