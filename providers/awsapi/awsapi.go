@@ -45,8 +45,9 @@ func Config(ctx context.Context, region string, backoff retry.BackoffDelayer) (a
 // Error codes every AWS service uses the same way.
 var (
 	throttled = []string{"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "PriorRequestNotComplete"}
-	denied    = []string{"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
-	invalid   = []string{"ValidationError", "InvalidConfigurationRequest", "InvalidChangeBatch", "InvalidInput", "InvalidParameterValue", "InvalidParameterCombination", "MissingParameter"}
+	denied    = []string{"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "UnrecognizedClientException"}
+	invalid   = []string{"ValidationError", "ValidationException", "InvalidConfigurationRequest", "InvalidChangeBatch", "InvalidInput",
+		"InvalidParameterValue", "InvalidParameterValueException", "InvalidParameterCombination", "MissingParameter"}
 )
 
 // Classify wraps err with what was being done and decides whether a retry can

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/alb"
+	"github.com/cutoverhq/cutover/providers/azuretm"
+	"github.com/cutoverhq/cutover/providers/cloudwatch"
 	"github.com/cutoverhq/cutover/providers/haproxy"
 	"github.com/cutoverhq/cutover/providers/local"
 	"github.com/cutoverhq/cutover/providers/logs"
@@ -29,10 +31,12 @@ func Builders(log *slog.Logger) []providers.Builder {
 		local.NewBuilder(),
 		alb.NewBuilder(),
 		route53.NewBuilder(),
+		azuretm.NewBuilder(),
 		haproxy.NewBuilder(),
 		logs.NewBuilder(log),
 		scrape.NewBuilder(),
 		prometheus.NewBuilder(),
+		cloudwatch.NewBuilder(),
 		postgres.NewBuilder(),
 		slack.NewBuilder(),
 		webhook.NewBuilder(),
