@@ -11,6 +11,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/alb"
 	"github.com/cutoverhq/cutover/providers/azuretm"
+	"github.com/cutoverhq/cutover/providers/beanstalk"
 	"github.com/cutoverhq/cutover/providers/cloudwatch"
 	"github.com/cutoverhq/cutover/providers/haproxy"
 	"github.com/cutoverhq/cutover/providers/local"
@@ -31,6 +32,7 @@ func Builders(log *slog.Logger) []providers.Builder {
 		local.NewBuilder(),
 		alb.NewBuilder(),
 		route53.NewBuilder(),
+		beanstalk.NewBuilder(),
 		azuretm.NewBuilder(),
 		haproxy.NewBuilder(),
 		logs.NewBuilder(log),
