@@ -3,7 +3,6 @@ package alb
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/alb/albfake"
+	"github.com/cutoverhq/cutover/providers/awsapi/awstest"
 	"github.com/cutoverhq/cutover/providers/providertest"
 )
 
@@ -22,21 +22,7 @@ const (
 	app         = "shop"
 )
 
-// awsEnv gives the SDK's default credential chain static test credentials
-// through the environment, and keeps it away from the machine's AWS files and
-// instance metadata.
-func awsEnv(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCUTOVERTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "cutover-test-secret")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "")
-}
+func awsEnv(t *testing.T) { awstest.Env(t, "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2") }
 
 // fake returns a server with a listener and a rule forwarding all traffic to
 // blue, and two healthy targets in each target group.

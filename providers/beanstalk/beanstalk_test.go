@@ -3,13 +3,13 @@ package beanstalk
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/awsapi/awstest"
 	"github.com/cutoverhq/cutover/providers/beanstalk/ebfake"
 )
 
@@ -21,21 +21,7 @@ const (
 	greenCNAME  = "shop-green.eu-west-1.elasticbeanstalk.com"
 )
 
-// awsEnv gives the SDK's default credential chain static test credentials
-// through the environment, and keeps it away from the machine's AWS files and
-// instance metadata.
-func awsEnv(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCUTOVERTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "cutover-test-secret")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", "")
-}
+func awsEnv(t *testing.T) { awstest.Env(t, "AWS_ENDPOINT_URL_ELASTIC_BEANSTALK") }
 
 // fake returns a server with blue holding the live CNAME and running v1, green
 // idle on its own CNAME, both Ready and Green, and versions v1 and v2.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cutoverhq/cutover/judge"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/awsapi/awstest"
 )
 
 const (
@@ -27,20 +27,7 @@ var ref = providers.Ref{App: "shop", Version: "v2", PreviousVersion: "v1"}
 // t0 is the fake clock's start: on a minute boundary, plus a few seconds.
 var t0 = time.Date(2026, 11, 23, 12, 0, 5, 0, time.UTC)
 
-func awsEnv(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCUTOVERTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "cutover-test-secret")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_ENDPOINT_URL_CLOUDWATCH", "")
-}
+func awsEnv(t *testing.T) { awstest.Env(t, "AWS_ENDPOINT_URL_CLOUDWATCH") }
 
 type fastBackoff struct{}
 

@@ -3,13 +3,13 @@ package route53
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/awsapi/awstest"
 	"github.com/cutoverhq/cutover/providers/providertest"
 	"github.com/cutoverhq/cutover/providers/route53/r53fake"
 )
@@ -19,18 +19,7 @@ const (
 	app  = "shop"
 )
 
-func awsEnv(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCUTOVERTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "cutover-test-secret")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_ENDPOINT_URL_ROUTE_53", "")
-}
+func awsEnv(t *testing.T) { awstest.Env(t, "AWS_ENDPOINT_URL_ROUTE_53") }
 
 // reset puts the zone back: blue at 100, green at 0, among other records that
 // sort before and after them (so that the provider must page and filter).

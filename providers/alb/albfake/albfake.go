@@ -10,7 +10,6 @@
 package albfake
 
 import (
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,12 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cutoverhq/cutover/providers/awsapi/awsquery"
 )
 
-const (
-	apiVersion = "2015-12-01"
-	xmlns      = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
-)
+// service is the API this fake speaks, in the AWS Query protocol.
+var service = awsquery.Service{Name: "ELBv2", Version: "2015-12-01", Xmlns: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"}
 
 // Server is a fake ELBv2 endpoint; URL is its address (for BaseEndpoint).
 type Server struct {
@@ -191,29 +190,13 @@ func (s *Server) Actions() []string {
 	return out
 }
 
-type apiError struct {
-	status        int
-	code, message string
-}
+// apiError is an error answer.
+type apiError = awsquery.Error
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.reqID.Add(1))
-	if r.Method != http.MethodPost {
-		writeError(w, id, apiError{405, "InvalidAction", "ELBv2 takes POST requests"})
-		return
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
-		writeError(w, id, apiError{403, "MissingAuthenticationToken", "Request is missing Authentication Token"})
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		writeError(w, id, apiError{400, "MalformedQueryString", err.Error()})
-		return
-	}
-	f := r.PostForm
-	action := f.Get("Action")
-	if f.Get("Version") != apiVersion {
-		writeError(w, id, apiError{400, "InvalidParameterValue", fmt.Sprintf("Version %q is not %s", f.Get("Version"), apiVersion)})
+	action, f, ok := service.Parse(w, r, id)
+	if !ok {
 		return
 	}
 
@@ -221,7 +204,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, Call{Action: action, Form: f})
 	if fl := s.fail; fl != nil && (fl.Action == "" || fl.Action == action) {
-		writeError(w, id, apiError{fl.Status, fl.Code, fl.Message})
+		service.WriteError(w, id, *awsquery.NewError(fl.Status, fl.Code, fl.Message))
 		return
 	}
 	var result any
@@ -238,46 +221,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "DescribeTargetHealth":
 		result, aerr = s.targetHealth(f)
 	default:
-		aerr = &apiError{400, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, apiVersion)}
+		aerr = service.UnknownAction(action)
 	}
 	if aerr != nil {
-		writeError(w, id, *aerr)
+		service.WriteError(w, id, *aerr)
 		return
 	}
-	body, err := xml.Marshal(response{
-		XMLName:  xml.Name{Local: action + "Response"},
-		Xmlns:    xmlns,
-		Result:   resultXML{Name: action + "Result", Inner: result},
-		Metadata: metadata{RequestID: id},
-	})
-	if err != nil {
-		writeError(w, id, apiError{500, "InternalFailure", err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", id)
-	_, _ = w.Write(append([]byte(xml.Header), body...))
-}
-
-type response struct {
-	XMLName  xml.Name
-	Xmlns    string    `xml:"xmlns,attr"`
-	Result   resultXML `xml:"result"`
-	Metadata metadata  `xml:"ResponseMetadata"`
-}
-
-// resultXML is <ActionResult> holding the result's fields.
-type resultXML struct {
-	Name  string
-	Inner any
-}
-
-func (r resultXML) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
-	return e.EncodeElement(r.Inner, xml.StartElement{Name: xml.Name{Local: r.Name}})
-}
-
-type metadata struct {
-	RequestID string `xml:"RequestId"`
+	service.WriteResult(w, id, action, result)
 }
 
 type listenersResult struct {
@@ -332,15 +282,15 @@ func withOrder(actions []Action) []Action {
 }
 
 func (s *Server) describe(f url.Values, listKey string, m map[string][]Action, notFound, noun string, member func(string, []Action) any) (any, *apiError) {
-	arns := list(f, listKey)
+	arns := awsquery.List(f, listKey)
 	if len(arns) == 0 {
-		return nil, &apiError{400, "ValidationError", fmt.Sprintf("%s must be given (the fake lists no %s)", listKey, noun)}
+		return nil, awsquery.NewError(400, "ValidationError", fmt.Sprintf("%s must be given (the fake lists no %s)", listKey, noun))
 	}
 	var out []any
 	for _, arn := range arns {
 		actions, ok := m[arn]
 		if !ok || s.notFound {
-			return nil, &apiError{400, notFound, fmt.Sprintf("One or more %s not found", noun)}
+			return nil, awsquery.NewError(400, notFound, fmt.Sprintf("One or more %s not found", noun))
 		}
 		out = append(out, member(arn, actions))
 	}
@@ -353,10 +303,10 @@ func (s *Server) describe(f url.Values, listKey string, m map[string][]Action, n
 func (s *Server) modify(f url.Values, arnKey, actionsKey string, m map[string][]Action, notFound, noun string, member func(string, []Action) any) (any, *apiError) {
 	arn := f.Get(arnKey)
 	if arn == "" {
-		return nil, &apiError{400, "ValidationError", fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(arnKey))}
+		return nil, awsquery.NewError(400, "ValidationError", fmt.Sprintf("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(arnKey)))
 	}
 	if _, ok := m[arn]; !ok || s.notFound {
-		return nil, &apiError{400, notFound, fmt.Sprintf("One or more %ss not found", noun)}
+		return nil, awsquery.NewError(400, notFound, fmt.Sprintf("One or more %ss not found", noun))
 	}
 	actions, aerr := s.parseActions(f, actionsKey)
 	if aerr != nil {
@@ -377,7 +327,7 @@ func (s *Server) parseActions(f url.Values, key string) ([]Action, *apiError) {
 	for _, p := range members(f, key) {
 		a := Action{Type: f.Get(p + "Type"), TargetGroupArn: f.Get(p + "TargetGroupArn")}
 		if a.Type == "" {
-			return nil, &apiError{400, "ValidationError", fmt.Sprintf("an action type must be specified (%sType)", p)}
+			return nil, awsquery.NewError(400, "ValidationError", fmt.Sprintf("an action type must be specified (%sType)", p))
 		}
 		if o := f.Get(p + "Order"); o != "" {
 			a.Order, _ = strconv.Atoi(o)
@@ -390,12 +340,12 @@ func (s *Server) parseActions(f url.Values, key string) ([]Action, *apiError) {
 				if w := f.Get(tp + "Weight"); w != "" {
 					n, err := strconv.Atoi(w)
 					if err != nil || n < 0 || n > 999 {
-						return nil, &apiError{400, "ValidationError", fmt.Sprintf("weight %q must be between 0 and 999", w)}
+						return nil, awsquery.NewError(400, "ValidationError", fmt.Sprintf("weight %q must be between 0 and 999", w))
 					}
 					tg.Weight = n
 				}
 				if _, ok := s.groups[tg.TargetGroupArn]; !ok || s.notFound {
-					return nil, &apiError{400, "TargetGroupNotFound", fmt.Sprintf("Target groups '%s' not found", tg.TargetGroupArn)}
+					return nil, awsquery.NewError(400, "TargetGroupNotFound", fmt.Sprintf("Target groups '%s' not found", tg.TargetGroupArn))
 				}
 				a.ForwardConfig.TargetGroups = append(a.ForwardConfig.TargetGroups, tg)
 			}
@@ -404,13 +354,13 @@ func (s *Server) parseActions(f url.Values, key string) ([]Action, *apiError) {
 				st.Enabled = true
 				st.DurationSeconds, _ = strconv.Atoi(f.Get(fp + "TargetGroupStickinessConfig.DurationSeconds"))
 				if st.DurationSeconds < 1 || st.DurationSeconds > 604800 {
-					return nil, &apiError{400, "ValidationError", "Target group stickiness duration must be between 1 and 604800 seconds"}
+					return nil, awsquery.NewError(400, "ValidationError", "Target group stickiness duration must be between 1 and 604800 seconds")
 				}
 			}
 			a.ForwardConfig.Stickiness = st
 		}
 		if a.Type == "forward" && a.ForwardConfig == nil && a.TargetGroupArn == "" {
-			return nil, &apiError{400, "ValidationError", "A target group ARN must be specified"}
+			return nil, awsquery.NewError(400, "ValidationError", "A target group ARN must be specified")
 		}
 		out = append(out, a)
 	}
@@ -442,7 +392,7 @@ func (s *Server) targetHealth(f url.Values) (any, *apiError) {
 	tg := f.Get("TargetGroupArn")
 	targets, ok := s.groups[tg]
 	if !ok || s.notFound {
-		return nil, &apiError{400, "TargetGroupNotFound", fmt.Sprintf("Target groups '%s' not found", tg)}
+		return nil, awsquery.NewError(400, "TargetGroupNotFound", fmt.Sprintf("Target groups '%s' not found", tg))
 	}
 	var out targetHealthResult
 	for _, t := range targets {
@@ -474,46 +424,9 @@ func members(f url.Values, key string) []string {
 	}
 }
 
-// list returns the values of a list of strings "key.member.N".
-func list(f url.Values, key string) []string {
-	var out []string
-	for n := 1; ; n++ {
-		v, ok := f[fmt.Sprintf("%s.member.%d", key, n)]
-		if !ok || len(v) == 0 {
-			return out
-		}
-		out = append(out, v[0])
-	}
-}
-
 func lowerFirst(s string) string {
 	if s == "" {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
-}
-
-type errorResponse struct {
-	XMLName   xml.Name `xml:"ErrorResponse"`
-	Xmlns     string   `xml:"xmlns,attr"`
-	Error     errorXML `xml:"Error"`
-	RequestID string   `xml:"RequestId"`
-}
-
-type errorXML struct {
-	Type    string `xml:"Type"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-}
-
-func writeError(w http.ResponseWriter, id string, e apiError) {
-	typ := "Sender"
-	if e.status >= 500 {
-		typ = "Receiver"
-	}
-	body, _ := xml.Marshal(errorResponse{Xmlns: xmlns, Error: errorXML{Type: typ, Code: e.code, Message: e.message}, RequestID: id})
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", id)
-	w.WriteHeader(e.status)
-	_, _ = w.Write(append([]byte(xml.Header), body...))
 }

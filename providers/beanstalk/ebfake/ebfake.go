@@ -13,7 +13,6 @@
 package ebfake
 
 import (
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,12 +20,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cutoverhq/cutover/providers/awsapi/awsquery"
 )
 
-const (
-	apiVersion = "2010-12-01"
-	xmlns      = "https://elasticbeanstalk.amazonaws.com/docs/2010-12-01/"
-)
+// service is the API this fake speaks, in the AWS Query protocol.
+var service = awsquery.Service{Name: "Elastic Beanstalk", Version: "2010-12-01", Xmlns: "https://elasticbeanstalk.amazonaws.com/docs/2010-12-01/"}
 
 // Env is an environment's state.
 type Env struct {
@@ -159,29 +158,13 @@ func (s *Server) Actions() []string {
 	return out
 }
 
-type apiError struct {
-	status        int
-	code, message string
-}
+// apiError is an error answer.
+type apiError = awsquery.Error
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.reqID.Add(1))
-	if r.Method != http.MethodPost {
-		writeError(w, id, apiError{405, "InvalidAction", "Elastic Beanstalk takes POST requests"})
-		return
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
-		writeError(w, id, apiError{403, "MissingAuthenticationToken", "Request is missing Authentication Token"})
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		writeError(w, id, apiError{400, "MalformedQueryString", err.Error()})
-		return
-	}
-	f := r.PostForm
-	action := f.Get("Action")
-	if f.Get("Version") != apiVersion {
-		writeError(w, id, apiError{400, "InvalidParameterValue", fmt.Sprintf("Version %q is not %s", f.Get("Version"), apiVersion)})
+	action, f, ok := service.Parse(w, r, id)
+	if !ok {
 		return
 	}
 
@@ -194,7 +177,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				s.fail = nil
 			}
 		}
-		writeError(w, id, apiError{fl.Status, fl.Code, fl.Message})
+		service.WriteError(w, id, *awsquery.NewError(fl.Status, fl.Code, fl.Message))
 		return
 	}
 	var result any
@@ -211,46 +194,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "SwapEnvironmentCNAMEs":
 		result, aerr = s.swap(f)
 	default:
-		aerr = &apiError{400, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, apiVersion)}
+		aerr = service.UnknownAction(action)
 	}
 	if aerr != nil {
-		writeError(w, id, *aerr)
+		service.WriteError(w, id, *aerr)
 		return
 	}
-	body, err := xml.Marshal(response{
-		XMLName:  xml.Name{Local: action + "Response"},
-		Xmlns:    xmlns,
-		Result:   resultXML{Name: action + "Result", Inner: result},
-		Metadata: metadata{RequestID: id},
-	})
-	if err != nil {
-		writeError(w, id, apiError{500, "InternalFailure", err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", id)
-	_, _ = w.Write(append([]byte(xml.Header), body...))
-}
-
-type response struct {
-	XMLName  xml.Name
-	Xmlns    string    `xml:"xmlns,attr"`
-	Result   resultXML `xml:"result"`
-	Metadata metadata  `xml:"ResponseMetadata"`
-}
-
-// resultXML is <ActionResult> holding the result's fields.
-type resultXML struct {
-	Name  string
-	Inner any
-}
-
-func (r resultXML) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
-	return e.EncodeElement(r.Inner, xml.StartElement{Name: xml.Name{Local: r.Name}})
-}
-
-type metadata struct {
-	RequestID string `xml:"RequestId"`
+	service.WriteResult(w, id, action, result)
 }
 
 type versionsResult struct {
@@ -266,7 +216,7 @@ type versionMember struct {
 func (s *Server) describeVersions(f url.Values) (any, *apiError) {
 	app := f.Get("ApplicationName")
 	var out versionsResult
-	labels := list(f, "VersionLabels")
+	labels := awsquery.List(f, "VersionLabels")
 	for _, l := range labels {
 		if s.versions[app][l] {
 			out.Members = append(out.Members, versionMember{app, l, "PROCESSED"})
@@ -299,7 +249,7 @@ func member(e *Env) envMember {
 
 func (s *Server) describeEnvironments(f url.Values) (any, *apiError) {
 	app := f.Get("ApplicationName")
-	names := list(f, "EnvironmentNames")
+	names := awsquery.List(f, "EnvironmentNames")
 	var out envsResult
 	for _, n := range names {
 		e, ok := s.envs[n]
@@ -334,11 +284,11 @@ func (s *Server) environmentHealth(f url.Values) (any, *apiError) {
 
 func (s *Server) env(name, code string) (*Env, *apiError) {
 	if name == "" {
-		return nil, &apiError{400, "MissingParameter", "Either EnvironmentName or EnvironmentId must be specified"}
+		return nil, awsquery.NewError(400, "MissingParameter", "Either EnvironmentName or EnvironmentId must be specified")
 	}
 	e, ok := s.envs[name]
 	if !ok || e.Status == "Terminated" {
-		return nil, &apiError{400, code, fmt.Sprintf("No Environment found for EnvironmentName = '%s'.", name)}
+		return nil, awsquery.NewError(400, code, fmt.Sprintf("No Environment found for EnvironmentName = '%s'.", name))
 	}
 	return e, nil
 }
@@ -357,11 +307,11 @@ func (s *Server) updateEnvironment(f url.Values) (any, *apiError) {
 		return nil, aerr
 	}
 	if e.Status != "Ready" {
-		return nil, &apiError{400, "InvalidParameterValue", fmt.Sprintf("Environment named %s is in an invalid state for this operation. Must be Ready.", e.Name)}
+		return nil, awsquery.NewError(400, "InvalidParameterValue", fmt.Sprintf("Environment named %s is in an invalid state for this operation. Must be Ready.", e.Name))
 	}
 	if l := f.Get("VersionLabel"); l != "" {
 		if !s.versions[e.Application][l] {
-			return nil, &apiError{400, "InvalidParameterValue", fmt.Sprintf("No Application Version named '%s' found.", l)}
+			return nil, awsquery.NewError(400, "InvalidParameterValue", fmt.Sprintf("No Application Version named '%s' found.", l))
 		}
 		e.VersionLabel = l
 	}
@@ -380,7 +330,7 @@ func (s *Server) swap(f url.Values) (any, *apiError) {
 	}
 	for _, e := range []*Env{src, dst} {
 		if e.Status != "Ready" {
-			return nil, &apiError{400, "InvalidParameterValue", fmt.Sprintf("Environment named %s is in an invalid state for this operation. Must be Ready.", e.Name)}
+			return nil, awsquery.NewError(400, "InvalidParameterValue", fmt.Sprintf("Environment named %s is in an invalid state for this operation. Must be Ready.", e.Name))
 		}
 	}
 	src.CNAME, dst.CNAME = dst.CNAME, src.CNAME
@@ -394,41 +344,4 @@ func (s *Server) swap(f url.Values) (any, *apiError) {
 		}
 	}
 	return struct{}{}, nil
-}
-
-// list returns the values of a list of strings "key.member.N".
-func list(f url.Values, key string) []string {
-	var out []string
-	for n := 1; ; n++ {
-		v, ok := f[fmt.Sprintf("%s.member.%d", key, n)]
-		if !ok || len(v) == 0 {
-			return out
-		}
-		out = append(out, v[0])
-	}
-}
-
-type errorResponse struct {
-	XMLName   xml.Name `xml:"ErrorResponse"`
-	Xmlns     string   `xml:"xmlns,attr"`
-	Error     errorXML `xml:"Error"`
-	RequestID string   `xml:"RequestId"`
-}
-
-type errorXML struct {
-	Type    string `xml:"Type"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
-}
-
-func writeError(w http.ResponseWriter, id string, e apiError) {
-	typ := "Sender"
-	if e.status >= 500 {
-		typ = "Receiver"
-	}
-	body, _ := xml.Marshal(errorResponse{Xmlns: xmlns, Error: errorXML{Type: typ, Code: e.code, Message: e.message}, RequestID: id})
-	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("x-amzn-RequestId", id)
-	w.WriteHeader(e.status)
-	_, _ = w.Write(append([]byte(xml.Header), body...))
 }
