@@ -76,6 +76,10 @@ type DecommissionInput struct {
 	Traffic spec.Provider   `json:"traffic"`
 	Color   providers.Color `json:"color"`
 	Drain   spec.Duration   `json:"drain"`
+	// Off is when the color's weight went to 0 (zero: unknown, counted from
+	// now): a traffic provider whose changes linger (providers.Lingerer) may
+	// send it requests until Off plus the linger.
+	Off time.Time `json:"off,omitzero"`
 }
 
 // NotifyInput is Notify's input.
@@ -113,6 +117,7 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		DecommissionName: a.Decommission,
 		NotifyName:       a.Notify,
 		RecordName:       a.Record,
+		PreflightName:    a.Preflight,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -256,25 +261,55 @@ func (a *Activities) Decommission(ctx context.Context, in DecommissionInput) err
 		return classify(what, err)
 	}
 	_, err = withHeartbeat(ctx, "draining and stopping "+string(in.Color), func(ctx context.Context) (struct{}, error) {
-		if d, ok := tr.(providers.Drainer); ok {
-			a.drain(ctx, d, in)
-		}
+		a.drain(ctx, tr, in)
 		return struct{}{}, env.Decommission(ctx, in.Ref, in.Color)
 	})
 	return classify(what, err)
 }
 
-// drain waits until the color serves no request, or the drain deadline passes:
-// a stuck connection must not hold a release forever, so the deadline wins.
-func (a *Activities) drain(ctx context.Context, d providers.Drainer, in DecommissionInput) {
+// drain waits until the color can get no more requests and serves none, or
+// the drain deadline passes: a stuck connection must not hold a release
+// forever, so the deadline wins. A traffic provider whose changes linger
+// (DNS caches, a load balancer's deregistration delay) is waited out first;
+// one that counts requests in flight (providers.Drainer) is then polled to 0.
+func (a *Activities) drain(ctx context.Context, tr providers.Traffic, in DecommissionInput) {
 	deadline := time.Now().Add(in.Drain.D())
+	log := a.log.With("app", in.Ref.App, "color", in.Color)
+	if l, ok := tr.(providers.Lingerer); ok {
+		until := deadline
+		linger, err := l.Linger(ctx, in.Ref.App, in.Color)
+		if err != nil {
+			log.Warn("cannot tell how long traffic lingers; waiting the whole drain time", "drain", in.Drain, "err", err)
+		} else {
+			off := in.Off
+			if off.IsZero() {
+				off = time.Now()
+			}
+			if until = off.Add(linger); until.After(deadline) {
+				log.Warn("traffic lingers longer than the drain time; stopping at the drain time", "linger", linger, "drain", in.Drain)
+				until = deadline
+			}
+		}
+		if d := time.Until(until); d > 0 {
+			log.Info("waiting for lingering traffic", "linger", linger, "wait", d.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+	}
+	d, ok := tr.(providers.Drainer)
+	if !ok {
+		return
+	}
 	for {
 		n, err := d.InFlight(ctx, in.Ref.App, in.Color)
 		if err == nil && n == 0 {
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			a.log.Warn("drain deadline passed; stopping anyway", "app", in.Ref.App, "color", in.Color, "in_flight", n, "err", err)
+			log.Warn("drain deadline passed; stopping anyway", "in_flight", n, "err", err)
 			return
 		}
 		select {

@@ -801,3 +801,125 @@ func TestMemoryValidateFailureIsCheckFailed(t *testing.T) {
 		t.Errorf("type = %q, want %q", app.Type(), activities.ErrTypeCheckFailed)
 	}
 }
+
+// lingering is a traffic provider whose changes linger for a fixed time, or
+// that cannot tell how long (err).
+type lingering struct {
+	*traffic
+	ev     *events
+	linger time.Duration
+	err    error
+}
+
+func (l *lingering) Linger(_ context.Context, app string, c providers.Color) (time.Duration, error) {
+	l.ev.add("linger %s %s", app, c)
+	return l.linger, l.err
+}
+
+func TestDecommissionWaitsOutLingeringTraffic(t *testing.T) {
+	tests := []struct {
+		name             string
+		linger           time.Duration
+		err              error
+		offAgo           time.Duration // how long ago the color's weight went to 0; -1: unknown
+		drain            spec.Duration
+		wantMin, wantMax time.Duration
+	}{
+		{"lingers from when the weight went to 0", 1500 * time.Millisecond, nil, 500 * time.Millisecond, seconds(10), 800 * time.Millisecond, 1300 * time.Millisecond},
+		{"already past", time.Second, nil, time.Hour, seconds(10), 0, 300 * time.Millisecond},
+		{"unknown off counts from now", time.Second, nil, -1, seconds(10), time.Second, 1500 * time.Millisecond},
+		{"the drain time bounds it", time.Minute, nil, 0, seconds(1), time.Second, 1500 * time.Millisecond},
+		{"cannot tell waits the drain time", 0, errors.New("throttled"), 0, seconds(1), time.Second, 1500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := &events{}
+			tr := &lingering{traffic: newTraffic(), ev: ev, linger: tt.linger, err: tt.err}
+			env := newEnv(fixed("fakeenv", &environment{ev: ev}), fixed("faketraffic", tr))
+			start := time.Now()
+			var off time.Time
+			if tt.offAgo >= 0 {
+				off = start.Add(-tt.offAgo)
+			}
+			_, err := env.ExecuteActivity(activities.DecommissionName, activities.DecommissionInput{
+				StepInput: activities.StepInput{Ref: ref, Provider: provider("fakeenv")},
+				Traffic:   provider("faketraffic"),
+				Color:     providers.Blue,
+				Drain:     tt.drain,
+				Off:       off,
+			})
+			if err != nil {
+				t.Fatalf("Decommission = %v", err)
+			}
+			got, at := ev.get()
+			if want := []string{"linger shop-api blue", "decommission shop-api blue"}; !slices.Equal(got, want) {
+				t.Fatalf("events = %q, want %q", got, want)
+			}
+			if stopped := at[len(at)-1].Sub(start); stopped < tt.wantMin || stopped > tt.wantMax {
+				t.Errorf("pool stopped after %v, want between %v and %v", stopped, tt.wantMin, tt.wantMax)
+			}
+		})
+	}
+}
+
+// planChecker is a provider that refuses plans holding green below 100% for
+// less than min.
+type planChecker struct {
+	*traffic
+	min  time.Duration
+	seen [][]providers.PlanStep
+}
+
+func (p *planChecker) CheckPlan(_ context.Context, app string, plan []providers.PlanStep) error {
+	p.seen = append(p.seen, plan)
+	for _, s := range plan {
+		if s.Hold > 0 && s.Green < 100 && s.Hold < p.min {
+			return providers.BadConfig("plan[%d] (%s at %d%% green): %s is shorter than %s", s.Index, s.Kind, s.Green, s.Hold, p.min)
+		}
+	}
+	return nil
+}
+
+func TestPreflight(t *testing.T) {
+	w := func(n int) *int { return &n }
+	plan := activities.PlanSteps([]spec.Step{
+		{Provision: &spec.ProvisionStep{}},
+		{SetWeight: w(10)},
+		{Soak: &spec.SoakStep{Duration: seconds(30)}},
+		{Analysis: &spec.AnalysisStep{Window: seconds(600)}},
+		{Promote: &spec.PromoteStep{}},
+		{Soak: &spec.SoakStep{Duration: seconds(5)}},
+	})
+	ps := func(i int, kind string, green int, hold time.Duration) providers.PlanStep {
+		return providers.PlanStep{Index: i, Kind: kind, Green: green, Hold: hold}
+	}
+	want := []providers.PlanStep{ps(0, "provision", 0, 0), ps(1, "setWeight", 10, 0), ps(2, "soak", 10, 30*time.Second),
+		ps(3, "analysis", 10, 10*time.Minute), ps(4, "promote", 100, 0), ps(5, "soak", 100, 5*time.Second)}
+	if !slices.Equal(plan, want) {
+		t.Fatalf("PlanSteps = %+v\nwant %+v", plan, want)
+	}
+
+	t.Run("a plan the provider refuses fails permanently with its words", func(t *testing.T) {
+		pc := &planChecker{traffic: newTraffic(), min: time.Minute}
+		env := newEnv(fixed("checked", pc))
+		_, err := env.ExecuteActivity(activities.PreflightName, activities.PreflightInput{
+			App: "shop-api", Traffic: provider("checked"), Plan: plan,
+		})
+		app := appError(t, err)
+		if !app.NonRetryable() || app.Type() != activities.ErrTypeBadConfig {
+			t.Errorf("error type %s (non-retryable %t), want a permanent BadConfig", app.Type(), app.NonRetryable())
+		}
+		if want := "preflight: traffic provider checked: plan[2] (soak at 10% green): 30s is shorter than 1m0s"; app.Message() != want {
+			t.Errorf("message %q, want %q", app.Message(), want)
+		}
+	})
+	t.Run("a provider without a check passes", func(t *testing.T) {
+		env := newEnv(fixed("faketraffic", newTraffic()))
+		if _, err := env.ExecuteActivity(activities.PreflightName, activities.PreflightInput{
+			App: "shop-api", Traffic: provider("faketraffic"), Plan: plan,
+		}); err != nil {
+			t.Fatalf("Preflight = %v", err)
+		}
+	})
+}

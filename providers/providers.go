@@ -63,6 +63,35 @@ type Drainer interface {
 	InFlight(ctx context.Context, app string, c Color) (int, error)
 }
 
+// Lingerer is a Traffic provider whose weight change reaches every client only
+// over time (DNS answers cached for their TTL, a load balancer letting requests
+// finish for its deregistration delay): a color whose weight went to 0 may
+// still get requests for up to Linger, so it is stopped only after that.
+type Lingerer interface {
+	// Linger is how long the color may still get requests after its weight went to 0.
+	Linger(ctx context.Context, app string, c Color) (time.Duration, error)
+}
+
+// PlanStep is what a provider's plan check sees of one step of release.yaml's plan.
+type PlanStep struct {
+	// Index is the step's place in the plan, from 0, as errors name it: plan[3].
+	Index int `json:"index"`
+	// Kind is the step's kind as release.yaml writes it: setWeight, soak, analysis...
+	Kind string `json:"kind"`
+	// Green is green's share of the traffic, in percent, while the step runs.
+	Green int `json:"green"`
+	// Hold is how long the step judges green at that share: a soak's duration,
+	// an analysis window; 0 for the other steps.
+	Hold time.Duration `json:"hold,omitempty"`
+}
+
+// PlanChecker is a traffic provider that can tell, before a release touches
+// anything, that the release's plan cannot work with it as written.
+type PlanChecker interface {
+	// CheckPlan returns an error that names the first step the provider cannot carry out as planned.
+	CheckPlan(ctx context.Context, app string, plan []PlanStep) error
+}
+
 // Analyzer judges green from metrics.
 type Analyzer interface {
 	// Type names the provider as release.yaml does.

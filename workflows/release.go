@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -59,6 +60,10 @@ type release struct {
 	// blue's decommission cannot be undone.
 	noReturn bool
 	ended    bool
+	// greenOff and blueOff are when each color's weight last went to 0: a
+	// traffic provider whose changes linger may send it requests for a while
+	// after, and its decommission waits that out.
+	greenOff, blueOff time.Time
 
 	published     published
 	notifications []workflow.Future
@@ -96,6 +101,13 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStarted, Actor: in.StartedBy, Via: in.Via, CIRun: in.CIRun,
 		Message: fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy))})
 
+	if err := r.preflight(ctx); err != nil {
+		r.finish(ctx, OutcomeFailed, err.Error())
+		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		r.flushNotifications(ctx)
+		r.flushLedger(ctx)
+		return r.st, nil
+	}
 	err := r.runPlan(ctx)
 	switch {
 	case err == nil:
@@ -136,6 +148,7 @@ func newRelease(ctx workflow.Context, in Input) *release {
 		Weights:         Weights{Blue: 100},
 		Outcome:         OutcomeRunning,
 	}
+	r.greenOff = r.st.StartedAt
 	for i, s := range rel.Plan {
 		r.st.Steps = append(r.st.Steps, StepRecord{Index: i + 1, Kind: s.Kind(), Description: s.Describe(), State: StatePending})
 	}

@@ -37,6 +37,13 @@ type world struct {
 	// cancels carries the test environment's cancellations to a blocked call at
 	// once; a real worker delivers them with the next heartbeat.
 	cancels chan struct{}
+	// preflight is what the Preflight call got, and refuse the provider's
+	// refusal it answers with; it is not among the calls, which list what
+	// touches the world.
+	preflight *activities.PreflightInput
+	refuse    string
+	// off is the Off each Decommission call got, by color.
+	off map[providers.Color]time.Time
 }
 
 func (w *world) enter(ctx context.Context, label string) error {
@@ -129,7 +136,22 @@ func (w *world) register(env *testsuite.TestWorkflowEnvironment) {
 		return providers.Verdict{Result: v, Metrics: []providers.Metric{{Name: "error-rate", Result: v, Values: []providers.Value{{Name: "green", Value: 0.01}}}}}, w.enter(ctx, "Compare")
 	})
 	reg(activities.DecommissionName, func(ctx context.Context, in activities.DecommissionInput) error {
+		w.mu.Lock()
+		if w.off == nil {
+			w.off = map[providers.Color]time.Time{}
+		}
+		w.off[in.Color] = in.Off
+		w.mu.Unlock()
 		return w.enter(ctx, "Decommission:"+string(in.Color))
+	})
+	reg(activities.PreflightName, func(ctx context.Context, in activities.PreflightInput) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.preflight = &in
+		if w.refuse != "" {
+			return temporal.NewNonRetryableApplicationError("preflight: traffic provider route53: "+w.refuse, activities.ErrTypeBadConfig, nil)
+		}
+		return nil
 	})
 	reg(activities.NotifyName, func(ctx context.Context, in activities.NotifyInput) error { return nil })
 }

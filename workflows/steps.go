@@ -118,7 +118,14 @@ func (r *release) setWeight(ctx workflow.Context, green int) error {
 	if err != nil {
 		return err
 	}
+	prev := r.st.Weights.Green
 	r.st.Weights = Weights{Blue: 100 - got, Green: got}
+	if prev > 0 && got == 0 {
+		r.greenOff = workflow.Now(ctx)
+	}
+	if prev < 100 && got == 100 {
+		r.blueOff = workflow.Now(ctx)
+	}
 	r.recordWeight(ctx)
 	return nil
 }
@@ -130,7 +137,16 @@ func (r *release) decommission(ctx workflow.Context, c providers.Color, drain ti
 		Traffic:   r.in.Release.Providers.Traffic,
 		Color:     c,
 		Drain:     spec.Duration(drain),
+		Off:       r.off(c),
 	}).Get(ctx, nil)
+}
+
+// off is when the color's weight last went to 0.
+func (r *release) off(c providers.Color) time.Time {
+	if c == providers.Blue {
+		return r.blueOff
+	}
+	return r.greenOff
 }
 
 // soak holds the weights for the soak's duration while the guard checks green

@@ -10,6 +10,7 @@
 //	elasticloadbalancing:DescribeListeners, elasticloadbalancing:ModifyListener   (listenerArn)
 //	elasticloadbalancing:DescribeRules, elasticloadbalancing:ModifyRule           (ruleArn)
 //	elasticloadbalancing:DescribeTargetHealth
+//	elasticloadbalancing:DescribeTargetGroupAttributes                           (Linger)
 //
 // The listener (or rule) must have exactly one action, a forward action; Cutover
 // replaces it with a forward action to blue and green, and refuses a listener
@@ -22,12 +23,18 @@
 // 0 first (ALB health-checks only target groups in use), and the call is
 // retried. Moving the weight back to 0 checks nothing, so a rollback is never
 // blocked by green's health.
+//
+// After the weight moves off a color, Linger tells the decommission how long
+// that color may still have requests (its target group's deregistration
+// delay), and InFlight how many of its targets are still draining.
 package alb
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +90,20 @@ type Provider struct {
 	// backoff replaces the SDK retryer's backoff (tests).
 	backoff retry.BackoffDelayer
 }
+
+// Provider drains a color's targets and bounds how long its requests linger.
+var (
+	_ providers.Drainer  = (*Provider)(nil)
+	_ providers.Lingerer = (*Provider)(nil)
+)
+
+// deregistrationDelayKey is the target group attribute Linger reads, and
+// defaultDeregistrationDelay its value when a target group reports none (the
+// default AWS gives every target group).
+const (
+	deregistrationDelayKey     = "deregistration_delay.timeout_seconds"
+	defaultDeregistrationDelay = 300 * time.Second
+)
 
 // inFlightEvery is how often InFlight asks ELBv2 at most.
 const inFlightEvery = time.Second
@@ -186,6 +207,11 @@ func (p *Provider) elb(ctx context.Context) (*elbv2.Client, error) {
 // SetWeight sends green percent of the traffic to green: it checks that green
 // has a healthy target (unless the weight goes back to 0: a rollback is never
 // blocked), replaces the forward action, and reads the weights back.
+//
+// Calls: DescribeListeners (DescribeRules for a rule), DescribeTargetHealth
+// (green's target group, only when green > 0), ModifyListener (ModifyRule),
+// DescribeListeners (DescribeRules) to read back. When green is not attached
+// yet: DescribeListeners, ModifyListener at weight 0, and a retryable error.
 func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 	what := fmt.Sprintf("set green weight to %d on %s %s", green, p.kind, p.arn)
 	if green < 0 || green > 100 {
@@ -309,6 +335,8 @@ func describeTarget(d types.TargetHealthDescription) string {
 
 // Weight reads green's share of the forward action's weights, in percent
 // (weights on ALB's 0..999 scale are normalized).
+//
+// Calls: DescribeListeners (DescribeRules for a rule).
 func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
 	what := fmt.Sprintf("read the weights of %s %s", p.kind, p.arn)
 	c, err := p.elb(ctx)
@@ -389,11 +417,11 @@ func (p *Provider) split(ctx context.Context, c *elbv2.Client, what string) (blu
 // stays "draining" until its requests finish or the target group's
 // deregistration delay passes, so waiting for 0 waits those out. The answer is
 // reused for up to a second (the caller polls faster than that).
+//
+// Calls: DescribeTargetHealth (the color's target group), at most once a
+// second per target group.
 func (p *Provider) InFlight(ctx context.Context, app string, col providers.Color) (int, error) {
-	tg := p.s.BlueTargetGroupArn
-	if col == providers.Green {
-		tg = p.s.GreenTargetGroupArn
-	}
+	tg := p.targetGroup(col)
 	what := fmt.Sprintf("count %s's draining targets in target group %s", col, tg)
 	p.mu.Lock()
 	last, ok := p.drained[tg]
@@ -422,6 +450,54 @@ func (p *Provider) InFlight(ctx context.Context, app string, col providers.Color
 	p.drained[tg] = drainCount{n, time.Now()}
 	p.mu.Unlock()
 	return n, nil
+}
+
+// Linger is how long the color's target group may still have requests after
+// its weight went to 0: its deregistration delay, the target group attribute
+// deregistration_delay.timeout_seconds (300s, AWS's default, when the target
+// group reports none).
+//
+// With weighted forwarding, a target group at weight 0 gets no new requests,
+// but the requests it already has run on; its targets are not deregistered, so
+// none is draining and InFlight sees 0, and ALB reports no count of requests
+// in flight per target group. The deregistration delay is the bound the
+// operator set on how long a request may take (ALB cuts a deregistered
+// target's requests off after it), so the decommission waits that long before
+// stopping the color's pool.
+//
+// Calls: DescribeTargetGroupAttributes (TargetGroupArn: the color's target
+// group), once per call; nothing is cached.
+func (p *Provider) Linger(ctx context.Context, app string, col providers.Color) (time.Duration, error) {
+	tg := p.targetGroup(col)
+	what := fmt.Sprintf("read %s's deregistration delay from target group %s", col, tg)
+	c, err := p.elb(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := c.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(tg)})
+	if err != nil {
+		return 0, classify(err, what)
+	}
+	for _, a := range out.Attributes {
+		if aws.ToString(a.Key) != deregistrationDelayKey {
+			continue
+		}
+		v := aws.ToString(a.Value)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > int64(math.MaxInt64/time.Second) {
+			return 0, providers.Invalid("%s: %s is %q, not a whole number of seconds", what, deregistrationDelayKey, v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return defaultDeregistrationDelay, nil
+}
+
+// targetGroup is the color's target group's ARN.
+func (p *Provider) targetGroup(col providers.Color) string {
+	if col == providers.Green {
+		return p.s.GreenTargetGroupArn
+	}
+	return p.s.BlueTargetGroupArn
 }
 
 // classify gives an ELBv2 error its kind through awsapi.Classify, with the

@@ -411,6 +411,103 @@ func TestInFlightCountsDrainingTargets(t *testing.T) {
 	}
 }
 
+func TestLingerIsTheTargetGroupsDeregistrationDelay(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+	s.SetAttributes(blueTG, map[string]string{"deregistration_delay.timeout_seconds": "45", "stickiness.enabled": "false"})
+	s.SetAttributes(greenTG, map[string]string{"slow_start.duration_seconds": "30", "deregistration_delay.timeout_seconds": "120"})
+	for _, tt := range []struct {
+		c    providers.Color
+		tg   string
+		want time.Duration
+	}{{providers.Blue, blueTG, 45 * time.Second}, {providers.Green, greenTG, 2 * time.Minute}} {
+		n := len(s.Calls())
+		if d, err := p.Linger(ctx(t), app, tt.c); err != nil || d != tt.want {
+			t.Errorf("Linger(%s) = %v, %v; want %v", tt.c, d, err, tt.want)
+		}
+		calls := s.Calls()[n:]
+		if len(calls) != 1 || calls[0].Action != "DescribeTargetGroupAttributes" || calls[0].Form.Get("TargetGroupArn") != tt.tg {
+			t.Errorf("Linger(%s) called %+v; want one DescribeTargetGroupAttributes of %s", tt.c, calls, tt.tg)
+		}
+	}
+	// 0 is a valid delay: nothing lingers.
+	s.SetAttributes(blueTG, map[string]string{"deregistration_delay.timeout_seconds": "0"})
+	if d, err := p.Linger(ctx(t), app, providers.Blue); err != nil || d != 0 {
+		t.Errorf("Linger(blue) with a delay of 0 = %v, %v; want 0", d, err)
+	}
+}
+
+func TestLingerDefaultsTo300s(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+	// AWS's default, as a target group reports it.
+	if d, err := p.Linger(ctx(t), app, providers.Green); err != nil || d != 300*time.Second {
+		t.Errorf("Linger(green) with AWS's default attributes = %v, %v; want 5m0s", d, err)
+	}
+	// A target group that reports no deregistration delay at all.
+	s.SetAttributes(greenTG, map[string]string{"stickiness.enabled": "false"})
+	if d, err := p.Linger(ctx(t), app, providers.Green); err != nil || d != 300*time.Second {
+		t.Errorf("Linger(green) without the attribute = %v, %v; want 5m0s", d, err)
+	}
+	s.SetAttributes(greenTG, map[string]string{})
+	if d, err := p.Linger(ctx(t), app, providers.Green); err != nil || d != 300*time.Second {
+		t.Errorf("Linger(green) without any attribute = %v, %v; want 5m0s", d, err)
+	}
+}
+
+func TestLingerRefusesAValueThatDoesNotParse(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+	for _, v := range []string{"", "5m", "-1", "30.5"} {
+		s.SetAttributes(blueTG, map[string]string{"deregistration_delay.timeout_seconds": v})
+		_, err := p.Linger(ctx(t), app, providers.Blue)
+		if err == nil || !strings.Contains(err.Error(), "deregistration_delay.timeout_seconds") || !strings.Contains(err.Error(), blueTG) {
+			t.Errorf("Linger(blue) with the delay %q = %v; want an error naming the attribute and the target group", v, err)
+		}
+	}
+}
+
+func TestLingerErrors(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+
+	// An unknown target group is permanent.
+	s.FailNotFound()
+	_, err := p.Linger(ctx(t), app, providers.Green)
+	s.Restore()
+	if !errors.Is(err, providers.ErrNotFound) || !strings.Contains(err.Error(), "TargetGroupNotFound") || !strings.Contains(err.Error(), greenTG) {
+		t.Errorf("Linger(green) of a missing target group = %v; want ErrNotFound naming TargetGroupNotFound and the target group", err)
+	}
+	other := "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/gone/0123456789abcdef"
+	q := newProvider(t, s, map[string]any{"greenTargetGroupArn": other})
+	if _, err := q.Linger(ctx(t), app, providers.Green); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("Linger(green) of a target group the fake does not have = %v; want ErrNotFound", err)
+	}
+
+	// Throttling is retryable, after the SDK's own retries.
+	s.Fail(albfake.Failure{Action: "DescribeTargetGroupAttributes", Status: 400, Code: "Throttling", Message: "Rate exceeded"})
+	n := len(s.Calls())
+	_, err = p.Linger(ctx(t), app, providers.Blue)
+	if err == nil || providertest.Permanent(err) {
+		t.Errorf("Linger(blue) throttled = %v; want a retryable error", err)
+	}
+	if got := len(s.Calls()) - n; got < 2 {
+		t.Errorf("a throttled Linger was tried %d times; want the SDK to retry", got)
+	}
+	s.Fail(albfake.Failure{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable"})
+	if _, err := p.Linger(ctx(t), app, providers.Blue); err == nil || providertest.Permanent(err) {
+		t.Errorf("Linger(blue) on a 503 = %v; want a retryable error", err)
+	}
+	s.Fail(albfake.Failure{Status: 403, Code: "AccessDenied", Message: "not authorized to perform: elasticloadbalancing:DescribeTargetGroupAttributes"})
+	if _, err := p.Linger(ctx(t), app, providers.Blue); !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "DescribeTargetGroupAttributes") {
+		t.Errorf("Linger(blue) denied = %v; want ErrInvalid with AWS's message", err)
+	}
+	s.Restore()
+	if d, err := p.Linger(ctx(t), app, providers.Blue); err != nil || d != 300*time.Second {
+		t.Errorf("Linger(blue) after Restore = %v, %v; want 5m0s", d, err)
+	}
+}
+
 func TestNewDoesNoIO(t *testing.T) {
 	awsEnv(t)
 	// Nothing listens at this endpoint; New must not notice.
@@ -505,5 +602,8 @@ func TestBuilderIsRegistered(t *testing.T) {
 	}
 	if _, ok := v.(providers.Drainer); !ok {
 		t.Error("not a providers.Drainer")
+	}
+	if _, ok := v.(providers.Lingerer); !ok {
+		t.Error("not a providers.Lingerer")
 	}
 }

@@ -145,6 +145,12 @@ func NewBuilder() providers.Builder {
 // Type names the provider.
 func (p *Provider) Type() string { return Type }
 
+var (
+	_ providers.Traffic     = (*Provider)(nil)
+	_ providers.PlanChecker = (*Provider)(nil)
+	_ providers.Lingerer    = (*Provider)(nil)
+)
+
 // clients returns the endpoints and profiles clients, making the credential on
 // first use; a failure is not kept, so the next call tries again.
 func (p *Provider) clients() (*armtrafficmanager.EndpointsClient, *armtrafficmanager.ProfilesClient, error) {
@@ -313,6 +319,43 @@ func (p *Provider) ready(ctx context.Context, what string) (*armtrafficmanager.E
 	p.weighted = true
 	p.mu.Unlock()
 	return ec, nil
+}
+
+// CheckPlan refuses a plan that judges green at a partial weight for less
+// than the profile's DNS TTL (providers.CheckTTL).
+//
+// Calls: Profiles.Get.
+func (p *Provider) CheckPlan(ctx context.Context, app string, plan []providers.PlanStep) error {
+	what := fmt.Sprintf("check the plan against the TTL of Traffic Manager profile %s", p.s.Profile)
+	ttl, err := p.ttl(ctx, what)
+	if err != nil {
+		return err
+	}
+	return providers.CheckTTL(plan, ttl, fmt.Sprintf("the DNS TTL of Traffic Manager profile %s", p.s.Profile))
+}
+
+// Linger is the profile's DNS TTL: resolvers that cached an answer naming a
+// color's endpoint keep sending clients there until it expires.
+//
+// Calls: Profiles.Get.
+func (p *Provider) Linger(ctx context.Context, app string, c providers.Color) (time.Duration, error) {
+	return p.ttl(ctx, fmt.Sprintf("read the DNS TTL of Traffic Manager profile %s", p.s.Profile))
+}
+
+// ttl reads the profile's DNS TTL.
+func (p *Provider) ttl(ctx context.Context, what string) (time.Duration, error) {
+	_, pc, err := p.clients()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	resp, err := pc.Get(ctx, p.s.ResourceGroup, p.s.Profile, nil)
+	if err != nil {
+		return 0, classify(err, what)
+	}
+	if resp.Properties == nil || resp.Properties.DNSConfig == nil || resp.Properties.DNSConfig.TTL == nil {
+		return 0, fmt.Errorf("%s: the profile has no dnsConfig.ttl", what)
+	}
+	return time.Duration(*resp.Properties.DNSConfig.TTL) * time.Second, nil
 }
 
 // read returns blue's and green's endpoint states.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/trafficmanager/armtrafficmanager"
@@ -40,6 +41,7 @@ func settings() map[string]any {
 type tm struct {
 	mu        sync.Mutex
 	method    armtrafficmanager.TrafficRoutingMethod
+	ttl       int64 // the profile's dnsConfig.ttl in seconds
 	endpoints map[string]state
 	typ       armtrafficmanager.EndpointType
 	calls     []string
@@ -51,6 +53,7 @@ type tm struct {
 func newTM() *tm {
 	return &tm{
 		method: armtrafficmanager.TrafficRoutingMethodWeighted,
+		ttl:    60,
 		typ:    armtrafficmanager.EndpointTypeAzureEndpoints,
 		endpoints: map[string]state{
 			blueEP:  {Enabled: true, Weight: 1000},
@@ -110,9 +113,9 @@ func (f *tm) server() *fake.ServerFactory {
 				if e, failed := f.check(rgName, prof, "", ""); failed {
 					return resp, e
 				}
-				m := f.method
+				m, ttl := f.method, f.ttl
 				resp.SetResponse(http.StatusOK, armtrafficmanager.ProfilesClientGetResponse{Profile: armtrafficmanager.Profile{
-					Properties: &armtrafficmanager.ProfileProperties{TrafficRoutingMethod: &m},
+					Properties: &armtrafficmanager.ProfileProperties{TrafficRoutingMethod: &m, DNSConfig: &armtrafficmanager.DNSConfig{TTL: &ttl}},
 				}}, nil)
 				return resp, errResp
 			},
@@ -440,5 +443,34 @@ func TestBuilder(t *testing.T) {
 	}
 	if _, ok := v.(providers.Traffic); !ok {
 		t.Fatalf("%T is not a providers.Traffic", v)
+	}
+}
+
+func TestCheckPlanAndLingerUseTheProfilesTTL(t *testing.T) {
+	f := newTM()
+	p := newProvider(t, f, settings())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	plan := []providers.PlanStep{
+		{Index: 2, Kind: "setWeight", Green: 10},
+		{Index: 3, Kind: "soak", Green: 10, Hold: 30 * time.Second},
+	}
+	err := p.CheckPlan(ctx, "shop", plan)
+	if !errors.Is(err, providers.ErrBadConfig) || !strings.Contains(err.Error(), "plan[3] (soak at 10% green): 30s is shorter than the DNS TTL of Traffic Manager profile shop-tm (1m0s)") {
+		t.Fatalf("CheckPlan with a 30s soak and a 60s TTL = %v; want ErrBadConfig naming plan[3] and the TTL", err)
+	}
+	f.mu.Lock()
+	f.ttl = 30
+	f.mu.Unlock()
+	if err := p.CheckPlan(ctx, "shop", plan); err != nil {
+		t.Fatalf("CheckPlan with a 30s soak and a 30s TTL = %v; want nil", err)
+	}
+	if d, err := p.Linger(ctx, "shop", providers.Blue); err != nil || d != 30*time.Second {
+		t.Fatalf("Linger = %s, %v; want 30s", d, err)
+	}
+	restore := f.fail(http.StatusForbidden, "AuthorizationFailed")
+	defer restore()
+	if err := p.CheckPlan(ctx, "shop", plan); !errors.Is(err, providers.ErrInvalid) {
+		t.Fatalf("CheckPlan while denied = %v; want ErrInvalid", err)
 	}
 }

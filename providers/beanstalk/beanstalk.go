@@ -30,8 +30,12 @@
 // release.yaml (or a swap back).
 //
 // Traffic moves all at once: SetWeight takes 0 (blue holds the live CNAME)
-// and 100 (green holds it); any other weight is refused. For canary weights,
-// use the route53 provider over the two environments' CNAMEs.
+// and 100 (green holds it); any other weight is refused. The provider is a
+// providers.PlanChecker: a plan with a step that holds green at another weight
+// (a setWeight to 10, a soak or analysis at 50%) is refused by CheckPlan before
+// the release touches anything, rather than by SetWeight once green is
+// provisioned. For canary weights, use the route53 provider over the two
+// environments' CNAMEs.
 package beanstalk
 
 import (
@@ -56,6 +60,8 @@ import (
 
 // Type is the provider's name in release.yaml.
 const Type = "beanstalk"
+
+var _ providers.PlanChecker = (*Provider)(nil)
 
 // defaultHealthTimeout is how long Provision and SetWeight wait for the
 // environments to be Ready (and green to be healthy) when healthTimeout is unset.
@@ -343,6 +349,24 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 	}
 	if got != green {
 		return fmt.Errorf("%s: read back weight %d after the CNAME swap", what, got)
+	}
+	return nil
+}
+
+// CheckPlan refuses (BadConfig) a plan whose steps hold green at a weight
+// other than 0% or 100%, naming the first such step: a CNAME swap cannot
+// split the traffic. It makes no call.
+func (p *Provider) CheckPlan(ctx context.Context, app string, plan []providers.PlanStep) error {
+	for _, st := range plan {
+		if st.Green == 0 || st.Green == 100 {
+			continue
+		}
+		step := fmt.Sprintf("plan[%d]", st.Index)
+		if st.Kind != "" {
+			step += " (" + st.Kind + ")"
+		}
+		return providers.BadConfig("%s: beanstalk swaps the environments' CNAMEs all at once, so green is at 0%% or 100%%, never %d%%: remove the steps between provision and promote that hold a partial weight, or split traffic with the route53 provider over the two environments' CNAMEs",
+			step, st.Green)
 	}
 	return nil
 }

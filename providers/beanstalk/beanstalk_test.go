@@ -11,6 +11,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/awsapi/awstest"
 	"github.com/cutoverhq/cutover/providers/beanstalk/ebfake"
+	"github.com/cutoverhq/cutover/providers/providertest"
 )
 
 const (
@@ -216,6 +217,116 @@ func TestSwap(t *testing.T) {
 	}
 	if n := count(s.Actions(), "SwapEnvironmentCNAMEs"); n != 2 {
 		t.Fatalf("swapped %d times", n)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	var s *ebfake.Server
+	providertest.Traffic(t, providertest.Target{
+		App: application,
+		// A CNAME swap: blue or green holds the live CNAME.
+		Weights: []int{0, 100},
+		New: func(t *testing.T) providers.Traffic {
+			s = fake(t) // blue holds the live CNAME: green at 0%
+			return newProvider(t, s, nil)
+		},
+		Fail: func(t *testing.T, kind providertest.FailKind) func() {
+			switch kind {
+			case providertest.FailThrottle:
+				s.Fail(ebfake.Failure{Status: 400, Code: "Throttling", Message: "Rate exceeded"})
+			case providertest.FailServer:
+				s.Fail(ebfake.Failure{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable"})
+			case providertest.FailDenied:
+				s.Fail(ebfake.Failure{Status: 403, Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticbeanstalk:DescribeEnvironments"})
+			case providertest.FailNotFound:
+				s.Hide(greenEnv) // terminated, or never created
+			default:
+				return nil
+			}
+			return s.Restore
+		},
+	})
+}
+
+func TestSwapInsufficientPrivileges(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+	s.Fail(ebfake.Failure{Action: "SwapEnvironmentCNAMEs", Status: 403, Code: "InsufficientPrivilegesException", Message: "Access Denied: elasticbeanstalk:SwapEnvironmentCNAMEs"})
+	err := p.SetWeight(context.Background(), "shop", 100)
+	if !providertest.Permanent(err) || !strings.Contains(err.Error(), "InsufficientPrivilegesException") {
+		t.Fatalf("err = %v", err)
+	}
+	s.Restore()
+	if w, err := p.Weight(context.Background(), "shop"); err != nil || w != 0 {
+		t.Fatalf("weight = %d, %v", w, err)
+	}
+}
+
+func TestMissingEnvironmentHidden(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s, nil)
+	s.Hide(blueEnv)
+	if _, err := p.Weight(context.Background(), "shop"); !errors.Is(err, providers.ErrNotFound) || !strings.Contains(err.Error(), "no environment named "+blueEnv) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := p.SetWeight(context.Background(), "shop", 100); !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	if slices.Contains(s.Actions(), "SwapEnvironmentCNAMEs") {
+		t.Fatal("swapped with an environment missing")
+	}
+	s.Restore()
+	if err := p.SetWeight(context.Background(), "shop", 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckPlan(t *testing.T) {
+	const partial = "beanstalk swaps the environments' CNAMEs all at once, so green is at 0% or 100%, never "
+	for _, c := range []struct {
+		name string
+		plan []providers.PlanStep
+		want string // "": accepted; else the whole message
+	}{
+		{name: "empty"},
+		{name: "provision and promote", plan: []providers.PlanStep{
+			{Index: 0, Kind: "provision"}, {Index: 1, Kind: "validate"}, {Index: 2, Kind: "promote", Green: 100}, {Index: 3, Kind: "soak", Green: 100, Hold: 10 * time.Minute},
+		}},
+		{name: "an analysis at 0% and at 100%", plan: []providers.PlanStep{
+			{Index: 0, Kind: "analysis", Hold: time.Minute}, {Index: 1, Kind: "setWeight", Green: 100}, {Index: 2, Kind: "analysis", Green: 100, Hold: 5 * time.Minute},
+		}},
+		{name: "a canary", plan: []providers.PlanStep{
+			{Index: 0, Kind: "provision"}, {Index: 1, Kind: "validate"}, {Index: 2, Kind: "setWeight", Green: 0},
+			{Index: 3, Kind: "setWeight", Green: 10}, {Index: 4, Kind: "soak", Green: 10, Hold: 5 * time.Minute}, {Index: 5, Kind: "setWeight", Green: 50}, {Index: 6, Kind: "promote", Green: 100},
+		}, want: "plan[3] (setWeight): " + partial + "10%: remove the steps between provision and promote that hold a partial weight, or split traffic with the route53 provider over the two environments' CNAMEs"},
+		{name: "a soak at 50%", plan: []providers.PlanStep{
+			{Index: 7, Kind: "soak", Green: 50, Hold: time.Minute}, {Index: 8, Kind: "analysis", Green: 99},
+		}, want: "plan[7] (soak): " + partial + "50%: remove the steps between provision and promote that hold a partial weight, or split traffic with the route53 provider over the two environments' CNAMEs"},
+		{name: "99%", plan: []providers.PlanStep{{Index: 1, Kind: "promote", Green: 100}, {Index: 2, Kind: "analysis", Green: 99}},
+			want: "plan[2] (analysis): " + partial + "99%: remove the steps between provision and promote that hold a partial weight, or split traffic with the route53 provider over the two environments' CNAMEs"},
+		{name: "1%", plan: []providers.PlanStep{{Index: 4, Kind: "setWeight", Green: 1}},
+			want: "plan[4] (setWeight): " + partial + "1%: remove the steps between provision and promote that hold a partial weight, or split traffic with the route53 provider over the two environments' CNAMEs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := fake(t)
+			p := newProvider(t, s, nil)
+			var pc providers.PlanChecker = p
+			err := pc.CheckPlan(context.Background(), "shop", c.plan)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("CheckPlan = %v; want nil", err)
+			case c.want != "" && !errors.Is(err, providers.ErrBadConfig):
+				t.Fatalf("CheckPlan = %v; want ErrBadConfig", err)
+			case c.want != "" && err.Error() != c.want:
+				t.Fatalf("CheckPlan = %q\nwant %q", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "\n") {
+				t.Errorf("the message is not one line: %q", err)
+			}
+			if calls := s.Actions(); len(calls) != 0 {
+				t.Errorf("CheckPlan called %v; want no call", calls)
+			}
+		})
 	}
 }
 

@@ -86,6 +86,9 @@ func (f *fakeCW) serve(w http.ResponseWriter, r *http.Request) {
 		f.fails = f.fails[1:]
 		switch kind {
 		case "throttle":
+			// What clients report of CloudWatch's throttling: HTTP 400, error
+			// code Throttling, "Rate exceeded" (the query-compatible code
+			// travels in x-amzn-query-error).
 			writeErr(w, 400, "com.amazon.coral.availability#ThrottlingException", "Throttling;Sender", "Rate exceeded")
 		case "5xx":
 			writeErr(w, 500, "com.amazonaws.cloudwatch#InternalServiceFault", "InternalServiceError;Receiver", "internal failure")

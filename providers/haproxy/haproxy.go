@@ -31,9 +31,11 @@
 //
 // Weight reports weights, not health: a server that is DOWN keeps its weight,
 // and HAProxy gives its share to the up servers (to the other color's when a
-// whole color is down). The provider does not put servers in `state drain`
-// or `maint`: weight 0 is enough to stop new requests, and the servers'
-// health stays HAProxy's.
+// whole color is down). A server whose weight goes to 0 is also put in
+// `state drain` (HAProxy then shows it as DRAIN, and sends it only the
+// requests of sessions persistent to it), and a drained server is set `state
+// ready` before its weight is raised again. A server an operator put in
+// `maint` is left there; its health stays HAProxy's.
 //
 // InFlight sums the current sessions and queued requests (`show stat`: scur
 // and qcur) of the color's servers.
@@ -294,6 +296,14 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 	slices.SortStableFunc(all, func(a, b server) int {
 		return (want[b.name] - b.weight) - (want[a.name] - a.weight)
 	})
+	// A server coming back into use leaves the drain state first.
+	for _, s := range all {
+		if want[s.name] > 0 && s.drained() {
+			if err := p.rt.setState(ctx, g.backend, s.name, "ready"); err != nil {
+				return err
+			}
+		}
+	}
 	for _, s := range all {
 		if s.weight == want[s.name] {
 			continue
@@ -302,14 +312,27 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 			return err
 		}
 	}
+	// A server left with nothing is put in the drain state: HAProxy shows it
+	// as DRAIN and sends it only the requests of sessions persistent to it.
+	// A server in maintenance is left as the operator put it.
+	for _, s := range all {
+		if want[s.name] == 0 && s.admin&(adminForcedDrain|adminForcedMaint) == 0 {
+			if err := p.rt.setState(ctx, g.backend, s.name, "drain"); err != nil {
+				return err
+			}
+		}
+	}
 	after, err := p.colors(ctx, app)
 	if err != nil {
 		return err
 	}
 	for _, s := range append(after.blue, after.green...) {
+		// Someone else changed it in between: try again.
 		if s.weight != want[s.name] {
-			// Someone else changed it in between: try again.
 			return fmt.Errorf("haproxy %s/%s has weight %d after it was set to %d", g.backend, s.name, s.weight, want[s.name])
+		}
+		if s.admin&adminForcedMaint == 0 && (s.admin&adminForcedDrain != 0) != (want[s.name] == 0) {
+			return fmt.Errorf("haproxy %s/%s has admin state %#x after it was set to weight %d", g.backend, s.name, s.admin, want[s.name])
 		}
 	}
 	return nil

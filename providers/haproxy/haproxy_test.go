@@ -394,3 +394,65 @@ func TestEveryPercentRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// The servers a weight change leaves with nothing are in HAProxy's drain
+// state, the others are ready, and a server an operator put in maintenance
+// stays there.
+func TestIdleServersAreDrained(t *testing.T) {
+	f := newFixture(t)
+	p := f.provider(t, nil)
+	ctx := context.Background()
+	states := func() map[string]string {
+		t.Helper()
+		all, err := p.rt.servers(ctx, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, s := range all {
+			switch {
+			case s.admin&adminForcedMaint != 0:
+				m[s.name] = "maint"
+			case s.admin&adminForcedDrain != 0:
+				m[s.name] = "drain"
+			default:
+				m[s.name] = "ready"
+			}
+		}
+		return m
+	}
+	expect := func(want map[string]string) {
+		t.Helper()
+		if got := states(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("admin states %v; want %v", got, want)
+		}
+	}
+	for _, step := range []struct {
+		green int
+		want  map[string]string
+	}{
+		{0, map[string]string{"blue1": "ready", "blue2": "ready", "green1": "drain", "green2": "drain"}},
+		{10, map[string]string{"blue1": "ready", "blue2": "ready", "green1": "ready", "green2": "ready"}},
+		{100, map[string]string{"blue1": "drain", "blue2": "drain", "green1": "ready", "green2": "ready"}},
+		{0, map[string]string{"blue1": "ready", "blue2": "ready", "green1": "drain", "green2": "drain"}},
+	} {
+		if err := p.SetWeight(ctx, "shop", step.green); err != nil {
+			t.Fatalf("SetWeight(%d): %v", step.green, err)
+		}
+		expect(step.want)
+	}
+	if _, err := p.rt.do(ctx, "set server shop/green2 state maint"); err != nil {
+		t.Fatal(err)
+	}
+	for _, green := range []int{50, 0} {
+		if err := p.SetWeight(ctx, "shop", green); err != nil {
+			t.Fatalf("SetWeight(%d) with green2 in maintenance: %v", green, err)
+		}
+		if got := states()["green2"]; got != "maint" {
+			t.Errorf("after SetWeight(%d) green2 is %s; want it left in maintenance", green, got)
+		}
+	}
+	if w, err := p.Weight(ctx, "shop"); err != nil || w != 0 {
+		t.Errorf("Weight = %d, %v; want 0", w, err)
+	}
+}

@@ -79,7 +79,19 @@ func firstLine(s string) string {
 type server struct {
 	name   string
 	weight int // srv_uweight: the weight set by the config or the runtime API
+	admin  int // srv_admin_state: the administrative state's flags
 }
+
+// Flags of srv_admin_state (HAProxy's SRV_ADMF_*): the ones set by `set server
+// ... state maint` and `... state drain`.
+const (
+	adminForcedMaint = 0x01
+	adminForcedDrain = 0x08
+)
+
+// drained says whether the server was put in the drain state, and not in
+// maintenance as well.
+func (s server) drained() bool { return s.admin&adminForcedDrain != 0 && s.admin&adminForcedMaint == 0 }
 
 // servers lists the backend's servers with their weights.
 func (r runtime) servers(ctx context.Context, backend string) ([]server, error) {
@@ -125,7 +137,11 @@ func (r runtime) servers(ctx context.Context, backend string) ([]server, error) 
 		if err != nil {
 			return nil, fmt.Errorf("haproxy %q: cannot read srv_uweight in %q", cmd, line)
 		}
-		list = append(list, server{name: get("srv_name"), weight: w})
+		a, err := strconv.Atoi(get("srv_admin_state"))
+		if err != nil {
+			return nil, fmt.Errorf("haproxy %q: cannot read srv_admin_state in %q", cmd, line)
+		}
+		list = append(list, server{name: get("srv_name"), weight: w, admin: a})
 	}
 	if header == nil {
 		return nil, judge(cmd, out)
@@ -140,7 +156,16 @@ func isNumber(s string) bool {
 
 // setWeight sets one server's weight.
 func (r runtime) setWeight(ctx context.Context, backend, srv string, w int) error {
-	cmd := fmt.Sprintf("set server %s/%s weight %d", backend, srv, w)
+	return r.command(ctx, fmt.Sprintf("set server %s/%s weight %d", backend, srv, w))
+}
+
+// setState sets one server's administrative state: ready or drain.
+func (r runtime) setState(ctx context.Context, backend, srv, state string) error {
+	return r.command(ctx, fmt.Sprintf("set server %s/%s state %s", backend, srv, state))
+}
+
+// command sends a command whose only answer, when it works, is an empty line.
+func (r runtime) command(ctx context.Context, cmd string) error {
 	out, err := r.do(ctx, cmd)
 	if err != nil {
 		return err

@@ -13,13 +13,21 @@
 //		})
 //	}
 //
-// What the suite checks:
+// A provider that cannot set every weight from 0 to 100 says which it can in
+// Target.Weights: a CNAME swap (Elastic Beanstalk) moves all the traffic at
+// once, so it sets Weights to []int{0, 100}. Weights must hold 0 and 100. The
+// suite then sets only those weights where it would set others, and checks
+// that the others are refused.
+//
+// What the suite checks (the weights not in Target.Weights left out):
 //   - weights 0 → 10 → 50 → 100 → 0 are set and read back as set;
 //   - setting the same weight twice is not an error and reads back the same;
 //   - a rollback to 0 works from 10, 50, 99 and 100;
 //   - out-of-range weights (-1, 101) fail with a permanent error
 //     (providers.ErrBadConfig, ErrNotFound, ErrInvalid or ErrCheckFailed) and
 //     leave the weight as it was;
+//   - with Target.Weights: each of 10, 50 and 99 that is not in Weights fails
+//     with a permanent error and leaves the weight as it was;
 //   - with Target.Fail: throttling and server failures are retryable (not one
 //     of the permanent kinds) and the call succeeds once the backend is
 //     restored; a denied request and a missing resource are permanent
@@ -32,6 +40,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +69,10 @@ type Target struct {
 	// Settle, when set, is how long InFlight may take to see requests start
 	// and finish (for providers whose counters lag; default 5s).
 	Settle time.Duration
+	// Weights are the weights the provider can set, for a provider that
+	// cannot set every weight from 0 to 100 (a CNAME swap: []int{0, 100});
+	// nil means every weight. They must include 0 and 100.
+	Weights []int
 }
 
 // FailKind is a way the provider's backend fails.
@@ -91,6 +106,16 @@ func Traffic(t *testing.T, target Target) {
 	if target.App == "" {
 		t.Fatal("providertest: Target.App is required")
 	}
+	if target.Weights != nil {
+		if !slices.Contains(target.Weights, 0) || !slices.Contains(target.Weights, 100) {
+			t.Fatalf("providertest: Target.Weights %v must include 0 and 100 (every provider must be able to send all the traffic to blue or to green)", target.Weights)
+		}
+		for _, w := range target.Weights {
+			if w < 0 || w > 100 {
+				t.Fatalf("providertest: Target.Weights %v holds %d, outside 0..100", target.Weights, w)
+			}
+		}
+	}
 	s := suite{target: target}
 	if s.target.Timeout == 0 {
 		s.target.Timeout = 10 * time.Second
@@ -103,22 +128,23 @@ func Traffic(t *testing.T, target Target) {
 		p := s.fresh(t)
 		s.expectWeight(t, p, 0)
 	})
-	t.Run("set and read back 0→10→50→100→0", func(t *testing.T) {
+	seq := s.supported(0, 10, 50, 100, 0)
+	t.Run("set and read back "+arrows(seq), func(t *testing.T) {
 		p := s.fresh(t)
-		for _, w := range []int{0, 10, 50, 100, 0} {
+		for _, w := range seq {
 			s.mustSet(t, p, w)
 			s.expectWeight(t, p, w)
 		}
 	})
 	t.Run("setting the same weight twice is idempotent", func(t *testing.T) {
 		p := s.fresh(t)
-		for _, w := range []int{0, 10, 50, 100} {
+		for _, w := range s.supported(0, 10, 50, 100) {
 			s.mustSet(t, p, w)
 			s.mustSet(t, p, w)
 			s.expectWeight(t, p, w)
 		}
 	})
-	for _, from := range []int{10, 50, 99, 100} {
+	for _, from := range s.supported(10, 50, 99, 100) {
 		t.Run(fmt.Sprintf("rollback from %d to 0", from), func(t *testing.T) {
 			p := s.fresh(t)
 			s.mustSet(t, p, from)
@@ -130,17 +156,28 @@ func Traffic(t *testing.T, target Target) {
 	for _, bad := range []int{-1, 101} {
 		t.Run(fmt.Sprintf("out-of-range weight %d is refused permanently", bad), func(t *testing.T) {
 			p := s.fresh(t)
-			s.mustSet(t, p, 10)
-			err := s.set(p, bad)
-			if err == nil {
-				t.Fatalf("SetWeight(%d) succeeded; want a permanent error", bad)
-			}
-			if !Permanent(err) {
-				t.Fatalf("SetWeight(%d) = %v; want a permanent error (ErrBadConfig, ErrNotFound, ErrInvalid or ErrCheckFailed)", bad, err)
-			}
-			s.expectWeight(t, p, 10)
+			before := s.or(10, 100)
+			s.mustSet(t, p, before)
+			s.expectRefused(t, p, bad, before)
 		})
 	}
+	t.Run("an unsupported weight is refused permanently", func(t *testing.T) {
+		var unsupported []int
+		for _, w := range []int{10, 50, 99} {
+			if !s.supports(w) {
+				unsupported = append(unsupported, w)
+			}
+		}
+		if len(unsupported) == 0 {
+			t.Skip("the provider sets every weight (Target.Weights is nil or holds 10, 50 and 99)")
+		}
+		p := s.fresh(t)
+		// Green holds all the traffic: a refused weight must not move any of it.
+		s.mustSet(t, p, 100)
+		for _, w := range unsupported {
+			s.expectRefused(t, p, w, 100)
+		}
+	})
 
 	t.Run("backend failures", func(t *testing.T) {
 		if target.Fail == nil {
@@ -148,8 +185,11 @@ func Traffic(t *testing.T, target Target) {
 		}
 		for _, kind := range []FailKind{FailThrottle, FailServer} {
 			t.Run(fmt.Sprintf("%s is retryable and recovers", kind), func(t *testing.T) {
+				// from and to differ, so that the call during the failure
+				// has something to change.
+				from, to := s.or(10, 0), s.or(50, 100)
 				p := s.fresh(t)
-				s.mustSet(t, p, 10)
+				s.mustSet(t, p, from)
 				restore := target.Fail(t, kind)
 				if restore == nil {
 					t.Skipf("the target cannot fail with %s", kind)
@@ -160,12 +200,12 @@ func Traffic(t *testing.T, target Target) {
 						restore()
 					}
 				}()
-				err := s.set(p, 50)
+				err := s.set(p, to)
 				if err == nil {
-					t.Fatalf("SetWeight(50) during a %s failure succeeded; want an error", kind)
+					t.Fatalf("SetWeight(%d) during a %s failure succeeded; want an error", to, kind)
 				}
 				if Permanent(err) {
-					t.Fatalf("SetWeight(50) during a %s failure = %v; want a retryable error, not a permanent one", kind, err)
+					t.Fatalf("SetWeight(%d) during a %s failure = %v; want a retryable error, not a permanent one", to, kind, err)
 				}
 				if _, err := s.weight(p); err == nil {
 					t.Fatalf("Weight during a %s failure succeeded; want an error", kind)
@@ -175,8 +215,8 @@ func Traffic(t *testing.T, target Target) {
 				restore()
 				restored = true
 				// The retry the activity would make.
-				s.mustSet(t, p, 50)
-				s.expectWeight(t, p, 50)
+				s.mustSet(t, p, to)
+				s.expectWeight(t, p, to)
 			})
 		}
 		for _, kind := range []FailKind{FailDenied, FailNotFound} {
@@ -187,12 +227,13 @@ func Traffic(t *testing.T, target Target) {
 					t.Skipf("the target cannot fail with %s", kind)
 				}
 				defer restore()
-				err := s.set(p, 10)
+				to := s.or(10, 100)
+				err := s.set(p, to)
 				if err == nil {
-					t.Fatalf("SetWeight(10) during a %s failure succeeded; want a permanent error", kind)
+					t.Fatalf("SetWeight(%d) during a %s failure succeeded; want a permanent error", to, kind)
 				}
 				if !errors.Is(err, providers.ErrInvalid) && !errors.Is(err, providers.ErrNotFound) && !errors.Is(err, providers.ErrBadConfig) {
-					t.Fatalf("SetWeight(10) during a %s failure = %v; want ErrInvalid, ErrNotFound or ErrBadConfig", kind, err)
+					t.Fatalf("SetWeight(%d) during a %s failure = %v; want ErrInvalid, ErrNotFound or ErrBadConfig", to, kind, err)
 				}
 			})
 		}
@@ -245,6 +286,43 @@ func Traffic(t *testing.T, target Target) {
 
 type suite struct{ target Target }
 
+// supports says whether the provider can set weight w.
+func (s suite) supports(w int) bool {
+	return s.target.Weights == nil || slices.Contains(s.target.Weights, w)
+}
+
+// supported returns the weights of ws the provider can set, in order.
+func (s suite) supported(ws ...int) []int {
+	var out []int
+	for _, w := range ws {
+		if s.supports(w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// or returns w when the provider can set it, else alt (0 or 100, which every
+// provider can set).
+func (s suite) or(w, alt int) int {
+	if s.supports(w) {
+		return w
+	}
+	return alt
+}
+
+// arrows writes weights as 0→10→50.
+func arrows(ws []int) string {
+	var b strings.Builder
+	for i, w := range ws {
+		if i > 0 {
+			b.WriteString("→")
+		}
+		b.WriteString(strconv.Itoa(w))
+	}
+	return b.String()
+}
+
 // fresh returns a provider with green at 0%, as New promises; a provider whose
 // backend outlives the subtest is reset to 0.
 func (s suite) fresh(t *testing.T) providers.Traffic {
@@ -288,6 +366,20 @@ func (s suite) mustSet(t *testing.T, p providers.Traffic, w int) {
 	if err := s.set(p, w); err != nil {
 		t.Fatalf("SetWeight(%d): %v", w, err)
 	}
+}
+
+// expectRefused sets weight bad, expects a permanent error, and expects the
+// weight to still be want.
+func (s suite) expectRefused(t *testing.T, p providers.Traffic, bad, want int) {
+	t.Helper()
+	err := s.set(p, bad)
+	if err == nil {
+		t.Fatalf("SetWeight(%d) succeeded; want a permanent error", bad)
+	}
+	if !Permanent(err) {
+		t.Fatalf("SetWeight(%d) = %v; want a permanent error (ErrBadConfig, ErrNotFound, ErrInvalid or ErrCheckFailed)", bad, err)
+	}
+	s.expectWeight(t, p, want)
 }
 
 func (s suite) expectWeight(t *testing.T, p providers.Traffic, want int) {

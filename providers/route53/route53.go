@@ -117,6 +117,12 @@ func NewBuilder() providers.Builder {
 // Type names the provider.
 func (p *Provider) Type() string { return Type }
 
+var (
+	_ providers.Traffic     = (*Provider)(nil)
+	_ providers.PlanChecker = (*Provider)(nil)
+	_ providers.Lingerer    = (*Provider)(nil)
+)
+
 func (p *Provider) r53(ctx context.Context) (*r53.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -222,6 +228,56 @@ func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
 		return 50, nil
 	}
 	return int((g*100 + (b+g)/2) / (b + g)), nil
+}
+
+// aliasTTL is the TTL Route 53 gives an alias record: the target's own, which
+// is 60s for ELB load balancers (and the Elastic Beanstalk environments behind
+// them); the record itself has none.
+const aliasTTL = 60 * time.Second
+
+// ttl is how long resolvers may cache the record's answer.
+func ttl(r types.ResourceRecordSet) time.Duration {
+	if r.AliasTarget != nil || r.TTL == nil {
+		return aliasTTL
+	}
+	return time.Duration(aws.ToInt64(r.TTL)) * time.Second
+}
+
+// CheckPlan refuses a plan that judges green at a partial weight for less
+// than the longer of the records' TTLs (providers.CheckTTL).
+//
+// Calls: ListResourceRecordSets.
+func (p *Provider) CheckPlan(ctx context.Context, app string, plan []providers.PlanStep) error {
+	blue, green, err := p.ttls(ctx, "check the plan against the TTL of "+p.where())
+	if err != nil {
+		return err
+	}
+	return providers.CheckTTL(plan, max(blue, green), fmt.Sprintf("the TTL of the %s %s records", p.name, p.s.RecordType))
+}
+
+// Linger is the TTL of the color's record: a resolver that cached an answer
+// naming that color keeps sending clients there until the answer expires.
+//
+// Calls: ListResourceRecordSets.
+func (p *Provider) Linger(ctx context.Context, app string, col providers.Color) (time.Duration, error) {
+	blue, green, err := p.ttls(ctx, fmt.Sprintf("read the TTL of %s's record in %s", col, p.where()))
+	if col == providers.Green {
+		return green, err
+	}
+	return blue, err
+}
+
+// ttls reads the blue and the green record's TTL.
+func (p *Provider) ttls(ctx context.Context, what string) (blue, green time.Duration, err error) {
+	c, err := p.r53(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	b, g, err := p.records(ctx, c, what)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ttl(b), ttl(g), nil
 }
 
 // records finds the blue and the green weighted record.

@@ -253,3 +253,78 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		t.Errorf("New with a /hostedzone/ prefix: %v", err)
 	}
 }
+
+// setTTL changes the TTL of the shop.example.com A record with the set identifier.
+func setTTL(s *r53fake.Server, id string, ttl int) {
+	rs := s.Zone(zone)
+	for i := range rs {
+		if rs[i].SetIdentifier == id && rs[i].Type == "A" && rs[i].Name == "shop.example.com." {
+			rs[i].TTL = ttl
+		}
+	}
+	s.SetZone(zone, rs...)
+}
+
+func TestCheckPlanRefusesAHoldShorterThanTheTTL(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s)
+	plan := func(soak time.Duration) []providers.PlanStep {
+		return []providers.PlanStep{
+			{Index: 0, Kind: "provision"},
+			{Index: 1, Kind: "setWeight", Green: 10},
+			{Index: 2, Kind: "soak", Green: 10, Hold: 5 * time.Minute},
+			{Index: 3, Kind: "setWeight", Green: 50},
+			{Index: 4, Kind: "soak", Green: 50, Hold: soak},
+			{Index: 5, Kind: "promote", Green: 100},
+			// A hold at 100% judges nothing against blue: no TTL applies.
+			{Index: 6, Kind: "soak", Green: 100, Hold: time.Second},
+		}
+	}
+	// The records' TTL is 60s.
+	if err := p.CheckPlan(ctx(t), app, plan(time.Minute)); err != nil {
+		t.Fatalf("a 60s soak with a 60s TTL: %v", err)
+	}
+	err := p.CheckPlan(ctx(t), app, plan(30*time.Second))
+	if !errors.Is(err, providers.ErrBadConfig) {
+		t.Fatalf("a 30s soak with a 60s TTL = %v; want ErrBadConfig", err)
+	}
+	for _, want := range []string{"plan[4] (soak at 50% green)", "30s is shorter than the TTL of the shop.example.com. A records (1m0s)", "shop.example.com."} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q is more than one line", err)
+	}
+
+	// The longer TTL of the two records counts.
+	setTTL(s, "green", 600)
+	if err := p.CheckPlan(ctx(t), app, plan(time.Minute)); err == nil || !strings.Contains(err.Error(), "plan[2]") {
+		t.Fatalf("a 5m soak and a 1m soak with a 600s TTL on green = %v; want plan[2]'s soak refused first", err)
+	}
+}
+
+func TestCheckPlanNeedsTheRecords(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s)
+	s.SetZone(zone)
+	err := p.CheckPlan(ctx(t), app, []providers.PlanStep{{Index: 1, Kind: "soak", Green: 10, Hold: time.Hour}})
+	if !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("CheckPlan without records = %v; want ErrNotFound", err)
+	}
+}
+
+func TestLingerIsTheColorsTTL(t *testing.T) {
+	s := fake(t)
+	p := newProvider(t, s)
+	setTTL(s, "blue", 120)
+	for c, want := range map[providers.Color]time.Duration{providers.Blue: 2 * time.Minute, providers.Green: time.Minute} {
+		got, err := p.Linger(ctx(t), app, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("Linger(%s) = %s; want %s", c, got, want)
+		}
+	}
+}

@@ -1,12 +1,13 @@
 // Package albfake is an in-memory Elastic Load Balancing v2 API for tests: an
 // HTTP server that speaks ELBv2's wire protocol (awsquery: form-encoded POSTs,
 // XML responses and errors as the AWS API reference shows them) for
-// DescribeListeners, ModifyListener, DescribeRules, ModifyRule and
-// DescribeTargetHealth, so that the real AWS SDK's serializers, signer,
-// retryer and deserializers run against it.
+// DescribeListeners, ModifyListener, DescribeRules, ModifyRule,
+// DescribeTargetHealth and DescribeTargetGroupAttributes, so that the real AWS
+// SDK's serializers, signer, retryer and deserializers run against it.
 //
-// It keeps listeners' and rules' actions and target groups' targets, and can
-// fail the way AWS does: throttling, 5xx, access denied, not found.
+// It keeps listeners' and rules' actions and target groups' targets and
+// attributes, and can fail the way AWS does: throttling, 5xx, access denied,
+// not found.
 package albfake
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,7 @@ type Server struct {
 	listeners map[string][]Action
 	rules     map[string][]Action
 	groups    map[string][]Target
+	attrs     map[string]map[string]string // SetAttributes'; absent: defaultAttributes
 	fail      *Failure
 	notFound  bool
 	ignore    bool
@@ -93,7 +96,7 @@ type Call struct {
 
 // New starts a server; it is closed when Close is called.
 func New() *Server {
-	s := &Server{listeners: map[string][]Action{}, rules: map[string][]Action{}, groups: map[string][]Target{}}
+	s := &Server{listeners: map[string][]Action{}, rules: map[string][]Action{}, groups: map[string][]Target{}, attrs: map[string]map[string]string{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
@@ -121,6 +124,42 @@ func (s *Server) SetRule(arn string, actions ...Action) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules[arn] = actions
+}
+
+// defaultAttributes are the attributes DescribeTargetGroupAttributes reports
+// for a target group that SetAttributes was not called for: some of those AWS
+// gives a new ALB target group of instances, deregistration_delay.timeout_seconds
+// 300 among them. Never changed.
+var defaultAttributes = map[string]string{
+	"deregistration_delay.timeout_seconds":  "300",
+	"load_balancing.algorithm.type":         "round_robin",
+	"slow_start.duration_seconds":           "0",
+	"stickiness.enabled":                    "false",
+	"stickiness.type":                       "lb_cookie",
+	"stickiness.lb_cookie.duration_seconds": "86400",
+}
+
+// SetAttributes makes DescribeTargetGroupAttributes report exactly kv for the
+// target group, creating the target group without targets if it does not
+// exist. A map without deregistration_delay.timeout_seconds is a target group
+// that reports none; nil goes back to AWS's defaults, which a target group
+// reports until SetAttributes (deregistration_delay.timeout_seconds 300 among
+// them).
+func (s *Server) SetAttributes(tg string, kv map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[tg]; !ok {
+		s.groups[tg] = nil
+	}
+	if kv == nil {
+		delete(s.attrs, tg)
+		return
+	}
+	m := make(map[string]string, len(kv))
+	for k, v := range kv {
+		m[k] = v
+	}
+	s.attrs[tg] = m
 }
 
 // SetTargets creates or replaces a target group with its targets.
@@ -220,6 +259,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		result, aerr = s.modify(f, "RuleArn", "Actions", s.rules, "RuleNotFound", "rule", ruleXML)
 	case "DescribeTargetHealth":
 		result, aerr = s.targetHealth(f)
+	case "DescribeTargetGroupAttributes":
+		result, aerr = s.targetGroupAttributes(f)
 	default:
 		aerr = service.UnknownAction(action)
 	}
@@ -401,6 +442,41 @@ func (s *Server) targetHealth(f url.Values) (any, *apiError) {
 			HealthCheckPort: strconv.Itoa(t.Port),
 			TargetHealth:    targetHealthXML{State: t.State, Reason: t.Reason, Description: t.Description},
 		})
+	}
+	return out, nil
+}
+
+type attributesResult struct {
+	Members []attributeMember `xml:"Attributes>member"`
+}
+
+// attributeMember is a TargetGroupAttribute, Value first as in the API
+// reference's sample response.
+type attributeMember struct {
+	Value string `xml:"Value"`
+	Key   string `xml:"Key"`
+}
+
+func (s *Server) targetGroupAttributes(f url.Values) (any, *apiError) {
+	tg := f.Get("TargetGroupArn")
+	if tg == "" {
+		return nil, awsquery.NewError(400, "ValidationError", "1 validation error detected: Value null at 'targetGroupArn' failed to satisfy constraint: Member must not be null")
+	}
+	if _, ok := s.groups[tg]; !ok || s.notFound {
+		return nil, awsquery.NewError(400, "TargetGroupNotFound", fmt.Sprintf("Target groups '%s' not found", tg))
+	}
+	kv, ok := s.attrs[tg]
+	if !ok {
+		kv = defaultAttributes
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out attributesResult
+	for _, k := range keys {
+		out.Members = append(out.Members, attributeMember{Value: kv[k], Key: k})
 	}
 	return out, nil
 }

@@ -9,7 +9,7 @@
 // label, status, health). An update or a CNAME swap puts the environments in
 // Updating with Grey health for a few DescribeEnvironments calls, after which
 // they are Ready with the health the test chose. It can fail the way AWS does:
-// throttling, 5xx, access denied.
+// throttling, 5xx, access denied, and environments that are gone.
 package ebfake
 
 import (
@@ -76,6 +76,7 @@ type Server struct {
 	polls    int
 	after    health
 	fail     *Failure
+	hidden   map[string]bool // environments answered as missing
 	calls    []Call
 	reqID    atomic.Int64
 }
@@ -83,7 +84,7 @@ type Server struct {
 // New starts a server; it is closed when Close is called. Updates take two
 // DescribeEnvironments calls and end Green/Ok unless told otherwise.
 func New() *Server {
-	s := &Server{versions: map[string]map[string]bool{}, envs: map[string]*Env{}, polls: 2, after: health{"Green", "Ok", nil}}
+	s := &Server{versions: map[string]map[string]bool{}, envs: map[string]*Env{}, hidden: map[string]bool{}, polls: 2, after: health{"Green", "Ok", nil}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
@@ -135,11 +136,24 @@ func (s *Server) Fail(f Failure) {
 	s.fail = &f
 }
 
-// Restore ends Fail.
+// Hide makes the named environments missing until Restore, as AWS answers
+// for an environment that was never created or was terminated (deleted
+// environments are left out of DescribeEnvironments, and the actions naming
+// one fail): their state is kept for Restore.
+func (s *Server) Hide(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		s.hidden[n] = true
+	}
+}
+
+// Restore ends Fail and Hide.
 func (s *Server) Restore() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = nil
+	clear(s.hidden)
 }
 
 // Calls returns the requests received so far.
@@ -253,7 +267,7 @@ func (s *Server) describeEnvironments(f url.Values) (any, *apiError) {
 	var out envsResult
 	for _, n := range names {
 		e, ok := s.envs[n]
-		if !ok || (app != "" && e.Application != app) {
+		if !ok || s.hidden[n] || (app != "" && e.Application != app) {
 			continue
 		}
 		if e.pending > 0 {
@@ -287,7 +301,7 @@ func (s *Server) env(name, code string) (*Env, *apiError) {
 		return nil, awsquery.NewError(400, "MissingParameter", "Either EnvironmentName or EnvironmentId must be specified")
 	}
 	e, ok := s.envs[name]
-	if !ok || e.Status == "Terminated" {
+	if !ok || s.hidden[name] || e.Status == "Terminated" {
 		return nil, awsquery.NewError(400, code, fmt.Sprintf("No Environment found for EnvironmentName = '%s'.", name))
 	}
 	return e, nil

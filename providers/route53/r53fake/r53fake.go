@@ -33,6 +33,14 @@ type Server struct {
 	// PendingPolls is how many GetChange calls a change stays PENDING for.
 	PendingPolls int
 	calls        []string
+	accepted     []Change
+}
+
+// Change is one ChangeResourceRecordSets the server accepted: when, and the
+// records it upserted.
+type Change struct {
+	At      time.Time
+	Records []Record
 }
 
 // Record is a resource record set.
@@ -110,6 +118,21 @@ func (s *Server) IgnoreWrites(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ignore = on
+}
+
+// SetPendingPolls sets how many GetChange calls a change stays PENDING for (0:
+// INSYNC at once).
+func (s *Server) SetPendingPolls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.PendingPolls = n
+}
+
+// Changes returns the changes accepted so far, in order.
+func (s *Server) Changes() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Change(nil), s.accepted...)
 }
 
 // Calls returns the operations called so far.
@@ -240,6 +263,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, id, zone string)
 		return
 	}
 	records := append([]Record(nil), s.zones[zone]...)
+	var upserted []Record
 	for _, c := range req.Changes {
 		rec := c.Record
 		rec.Name = strings.ToLower(rec.Name)
@@ -254,6 +278,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, id, zone string)
 			writeError(w, id, 400, "InvalidInput", "Invalid request: Weight must be between 0 and 255")
 			return
 		}
+		upserted = append(upserted, rec)
 		replaced := false
 		for i, old := range records {
 			if old.Name == rec.Name && old.Type == rec.Type && old.SetIdentifier == rec.SetIdentifier {
@@ -267,6 +292,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, id, zone string)
 	if !s.ignore {
 		s.zones[zone] = records
 	}
+	s.accepted = append(s.accepted, Change{At: time.Now(), Records: upserted})
 	cid := fmt.Sprintf("C%012d", s.seq)
 	s.changes[cid] = s.PendingPolls
 	status := "PENDING"
