@@ -49,6 +49,9 @@ type WeightInput struct {
 	App      string        `json:"app"`
 	Provider spec.Provider `json:"provider"`
 	Green    int           `json:"green"`
+	// Ref is the release, for a provider whose blue and green depend on it
+	// (providers.Scoped); histories from before it was added have none.
+	Ref providers.Ref `json:"ref,omitzero"`
 }
 
 // GuardInput is Guard's input.
@@ -123,6 +126,19 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 	}
 }
 
+// traffic returns the traffic provider as the release sees it: a Scoped
+// provider's view of the release, when the release is known.
+func (a *Activities) traffic(p spec.Provider, r providers.Ref) (providers.Traffic, error) {
+	tr, err := providers.Get[providers.Traffic](a.reg, "traffic", p)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := tr.(providers.Scoped); ok && r.Version != "" {
+		return s.For(r), nil
+	}
+	return tr, nil
+}
+
 // Provision starts green.
 func (a *Activities) Provision(ctx context.Context, in StepInput) (providers.Pool, error) {
 	env, err := providers.Get[providers.Environment](a.reg, "environment", in.Provider)
@@ -151,7 +167,7 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) error {
 // provider that accepted the call but did not apply it is caught here.
 func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (int, error) {
 	what := fmt.Sprintf("set green weight to %d", in.Green)
-	tr, err := providers.Get[providers.Traffic](a.reg, "traffic", in.Provider)
+	tr, err := a.traffic(in.Provider, in.Ref)
 	if err != nil {
 		return 0, classify(what, err)
 	}
@@ -256,7 +272,7 @@ func (a *Activities) Decommission(ctx context.Context, in DecommissionInput) err
 	if err != nil {
 		return classify(what, err)
 	}
-	tr, err := providers.Get[providers.Traffic](a.reg, "traffic", in.Traffic)
+	tr, err := a.traffic(in.Traffic, in.Ref)
 	if err != nil {
 		return classify(what, err)
 	}

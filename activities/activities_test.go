@@ -923,3 +923,34 @@ func TestPreflight(t *testing.T) {
 		}
 	})
 }
+
+// scoped is a traffic provider whose views keep each release's weight apart,
+// keyed by version: the plain provider's own weight is under "".
+type scoped struct {
+	*traffic
+	version string
+}
+
+func (s scoped) For(r providers.Ref) providers.Traffic { return scoped{s.traffic, r.Version} }
+func (s scoped) SetWeight(ctx context.Context, app string, green int) error {
+	return s.traffic.SetWeight(ctx, app+"@"+s.version, green)
+}
+func (s scoped) Weight(ctx context.Context, app string) (int, error) {
+	return s.traffic.Weight(ctx, app+"@"+s.version)
+}
+
+func TestSetWeightGoesThroughTheReleasesView(t *testing.T) {
+	tr := newTraffic()
+	env := newEnv(fixed("scoped", scoped{traffic: tr}))
+	if _, err := env.ExecuteActivity(activities.SetWeightName, activities.WeightInput{App: ref.App, Provider: provider("scoped"), Green: 100, Ref: ref}); err != nil {
+		t.Fatal(err)
+	}
+	// A history from before WeightInput had Ref: the plain provider.
+	if _, err := env.ExecuteActivity(activities.SetWeightName, activities.WeightInput{App: ref.App, Provider: provider("scoped"), Green: 10}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"shop-api@1.4.0": 100, "shop-api@": 10}
+	if fmt.Sprint(tr.weights) != fmt.Sprint(want) {
+		t.Errorf("weights %v; want %v", tr.weights, want)
+	}
+}

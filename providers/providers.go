@@ -56,6 +56,14 @@ type Traffic interface {
 	Weight(ctx context.Context, app string) (int, error)
 }
 
+// Scoped is a Traffic provider whose blue and green depend on the release (two
+// Elastic Beanstalk environments that take turns): the activities move the
+// release's traffic through the view For returns.
+type Scoped interface {
+	// For returns the provider as the release sees it.
+	For(r Ref) Traffic
+}
+
 // Drainer is a Traffic provider that can tell how many requests a color still
 // serves, so that a pool is stopped only once it is idle.
 type Drainer interface {

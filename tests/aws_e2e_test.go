@@ -398,6 +398,39 @@ func TestAWSBeanstalkSwap(t *testing.T) {
 		}
 	})
 
+	t.Run("environments take turns: one set of settings, release after release", func(t *testing.T) {
+		c.t = t
+		eb := newEBFake(t, 1)
+		eb.AddVersion(ebApp, "v3")
+		settings := fmt.Sprintf(`{region: eu-west-1, application: %s, environments: [%s, %s], liveCNAME: %s, healthTimeout: 30s, endpoint: "%s"}`,
+			ebApp, ebBlue, ebGreen, liveCNAME, eb.URL)
+		for _, r := range []struct{ version, live string }{{"v2", ebGreen}, {"v3", ebBlue}} {
+			spec := writeSpec(t, fmt.Sprintf(`app: shop
+version: %s
+providers:
+  environment: {type: beanstalk, settings: %s}
+  traffic: {type: beanstalk, settings: %s}
+  analysis: {type: memory}
+plan: [provision, validate, promote, decommission]
+`, r.version, settings, settings))
+			if out, code := c.releaseWait(spec, 2*time.Minute); code != 0 {
+				t.Fatalf("release of %s exited %d, want 0 (promoted)\n%s", r.version, code, out)
+			}
+			if e := eb.Env(r.live); e.CNAME != liveCNAME || e.VersionLabel != r.version {
+				t.Errorf("after %s: environment %s is %+v; want it running %s with the live CNAME", r.version, r.live, e, r.version)
+			}
+		}
+		var deployed []string
+		for _, call := range eb.Calls() {
+			if call.Action == "UpdateEnvironment" {
+				deployed = append(deployed, call.Form.Get("EnvironmentName")+"="+call.Form.Get("VersionLabel"))
+			}
+		}
+		if want := []string{ebGreen + "=v2", ebBlue + "=v3"}; !slices.Equal(deployed, want) {
+			t.Errorf("deployments %v; want %v (each release to the environment not live)", deployed, want)
+		}
+	})
+
 	t.Run("a partial weight is refused by the preflight", func(t *testing.T) {
 		c.t = t
 		eb := newEBFake(t, 1)

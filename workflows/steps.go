@@ -114,7 +114,7 @@ func (r *release) setWeight(ctx workflow.Context, green int) error {
 	r.trafficTouched = true
 	var got int
 	err := workflow.ExecuteActivity(ctx, activities.SetWeightName,
-		activities.WeightInput{App: r.ref.App, Provider: r.in.Release.Providers.Traffic, Green: green}).Get(ctx, &got)
+		activities.WeightInput{App: r.ref.App, Provider: r.in.Release.Providers.Traffic, Green: green, Ref: r.ref}).Get(ctx, &got)
 	if err != nil {
 		return err
 	}

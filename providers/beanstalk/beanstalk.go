@@ -23,11 +23,17 @@
 //
 // Provision does not create the application version: the release's version
 // must already be an application version label (CI uploads the bundle and
-// calls CreateApplicationVersion). It refuses to deploy to the green
-// environment while green holds the live CNAME (liveCNAME): that would be an
-// in-place deploy of the live app. After a promote, green holds it, so the
-// next release needs blueEnvironment and greenEnvironment swapped in
-// release.yaml (or a swap back).
+// calls CreateApplicationVersion).
+//
+// Which environment is green: with blueEnvironment and greenEnvironment, the
+// names are fixed, and Provision refuses to deploy to green while green holds
+// the live CNAME (liveCNAME), which would be an in-place deploy of the live
+// app; after a promote, green holds it, so the next release needs the names
+// swapped. With environments: [a, b] instead, the two take turns and the same
+// release.yaml serves every release: green is the environment that runs the
+// release's version (once Provision deployed it), or, before that, the one not
+// holding the live CNAME. The traffic calls need the release to tell them
+// apart, so the activities use the view For returns (providers.Scoped).
 //
 // Traffic moves all at once: SetWeight takes 0 (blue holds the live CNAME)
 // and 100 (green holds it); any other weight is refused. The provider is a
@@ -61,7 +67,10 @@ import (
 // Type is the provider's name in release.yaml.
 const Type = "beanstalk"
 
-var _ providers.PlanChecker = (*Provider)(nil)
+var (
+	_ providers.PlanChecker = (*Provider)(nil)
+	_ providers.Scoped      = (*Provider)(nil)
+)
 
 // defaultHealthTimeout is how long Provision and SetWeight wait for the
 // environments to be Ready (and green to be healthy) when healthTimeout is unset.
@@ -76,9 +85,13 @@ type Settings struct {
 	Region string `json:"region,omitempty"`
 	// Application is the Elastic Beanstalk application.
 	Application string `json:"application,omitempty"`
-	// BlueEnvironment and GreenEnvironment are the two environments' names.
+	// BlueEnvironment and GreenEnvironment are the two environments' names,
+	// fixed: after a promote, the next release swaps them.
 	BlueEnvironment  string `json:"blueEnvironment,omitempty"`
 	GreenEnvironment string `json:"greenEnvironment,omitempty"`
+	// Environments instead names the two environments, which take turns:
+	// the one holding liveCNAME is blue, and the release deploys to the other.
+	Environments []string `json:"environments,omitempty"`
 	// LiveCNAME is the CNAME users reach (shop.eu-west-1.elasticbeanstalk.com):
 	// the environment holding it serves the traffic. Required for traffic.
 	LiveCNAME string `json:"liveCNAME,omitempty"`
@@ -92,11 +105,17 @@ type Settings struct {
 type Provider struct {
 	s Settings
 
-	mu     sync.Mutex
-	client *eb.Client
+	conn *conn
 	// backoff replaces the SDK retryer's backoff and poll the wait's interval (tests).
 	backoff retry.BackoffDelayer
 	poll    time.Duration
+}
+
+// conn is the Elastic Beanstalk client, made on first use and shared by the
+// provider's release views.
+type conn struct {
+	mu     sync.Mutex
+	client *eb.Client
 }
 
 // New checks the settings and returns a provider. It does no I/O: the AWS
@@ -106,17 +125,32 @@ func New(settings map[string]any) (*Provider, error) {
 	if err := providers.DecodeSettings(settings, &s); err != nil {
 		return nil, err
 	}
-	for _, r := range []struct{ name, v, what string }{
+	required := []struct{ name, v, what string }{
 		{"region", s.Region, "the environments' AWS region, like eu-west-1"},
 		{"application", s.Application, "the Elastic Beanstalk application's name"},
-		{"blueEnvironment", s.BlueEnvironment, "the environment serving the live version"},
-		{"greenEnvironment", s.GreenEnvironment, "the environment the release deploys to"},
-	} {
+	}
+	if len(s.Environments) == 0 {
+		required = append(required,
+			struct{ name, v, what string }{"blueEnvironment", s.BlueEnvironment, "the environment serving the live version; or environments: [a, b]"},
+			struct{ name, v, what string }{"greenEnvironment", s.GreenEnvironment, "the environment the release deploys to; or environments: [a, b]"})
+	}
+	for _, r := range required {
 		if strings.TrimSpace(r.v) == "" {
 			return nil, providers.BadConfig("%s is required (%s)", r.name, r.what)
 		}
 	}
-	if s.BlueEnvironment == s.GreenEnvironment {
+	switch {
+	case len(s.Environments) > 0 && (s.BlueEnvironment != "" || s.GreenEnvironment != ""):
+		return nil, providers.BadConfig("environments and blueEnvironment/greenEnvironment both name the environments: set one")
+	case len(s.Environments) > 0 && len(s.Environments) != 2:
+		return nil, providers.BadConfig("environments names %d environments; want two, which take turns as blue and green", len(s.Environments))
+	case len(s.Environments) == 2 && (strings.TrimSpace(s.Environments[0]) == "" || strings.TrimSpace(s.Environments[1]) == ""):
+		return nil, providers.BadConfig("environments %q has an empty name", s.Environments)
+	case len(s.Environments) == 2 && s.Environments[0] == s.Environments[1]:
+		return nil, providers.BadConfig("environments names %q twice", s.Environments[0])
+	case len(s.Environments) == 2 && s.LiveCNAME == "":
+		return nil, providers.BadConfig("liveCNAME is required with environments: the environment holding it is blue, the other green")
+	case len(s.Environments) == 0 && s.BlueEnvironment == s.GreenEnvironment:
 		return nil, providers.BadConfig("blueEnvironment and greenEnvironment are the same environment %q", s.BlueEnvironment)
 	}
 	if s.LiveCNAME != "" && (strings.Contains(s.LiveCNAME, "/") || strings.Contains(s.LiveCNAME, ":") || !strings.Contains(s.LiveCNAME, ".")) {
@@ -133,7 +167,7 @@ func New(settings map[string]any) (*Provider, error) {
 			return nil, providers.BadConfig("endpoint %q is not an http:// or https:// URL", s.Endpoint)
 		}
 	}
-	return &Provider{s: s, poll: defaultPoll}, nil
+	return &Provider{s: s, poll: defaultPoll, conn: &conn{}}, nil
 }
 
 // NewBuilder returns the registry entry for the Elastic Beanstalk provider.
@@ -147,21 +181,21 @@ func (p *Provider) Type() string { return Type }
 // api returns the Elastic Beanstalk client, loading the AWS configuration on
 // first use; a failure is not kept, so the next call tries again.
 func (p *Provider) api(ctx context.Context) (*eb.Client, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.client != nil {
-		return p.client, nil
+	p.conn.mu.Lock()
+	defer p.conn.mu.Unlock()
+	if p.conn.client != nil {
+		return p.conn.client, nil
 	}
 	cfg, err := awsapi.Config(ctx, p.s.Region, p.backoff)
 	if err != nil {
 		return nil, err
 	}
-	p.client = eb.NewFromConfig(cfg, func(o *eb.Options) {
+	p.conn.client = eb.NewFromConfig(cfg, func(o *eb.Options) {
 		if p.s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(p.s.Endpoint)
 		}
 	})
-	return p.client, nil
+	return p.conn.client, nil
 }
 
 // Provision deploys the release's version (an existing application version
@@ -172,8 +206,7 @@ func (p *Provider) api(ctx context.Context) (*eb.Client, error) {
 // then DescribeEnvironments every poll until Ready and Green, and
 // DescribeEnvironmentHealth once if green turns out unhealthy.
 func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Pool, error) {
-	green := p.s.GreenEnvironment
-	what := fmt.Sprintf("deploy version %q to environment %s", r.Version, green)
+	what := fmt.Sprintf("deploy version %q", r.Version)
 	if r.Version == "" {
 		return providers.Pool{}, providers.Invalid("%s: the release has no version (the application version label)", what)
 	}
@@ -199,9 +232,18 @@ func (p *Provider) Provision(ctx context.Context, r providers.Ref) (providers.Po
 	if err != nil {
 		return providers.Pool{}, err
 	}
+	n, err := p.resolve(envs, r.Version, what)
+	if err != nil {
+		return providers.Pool{}, err
+	}
+	green := n.green
+	what = fmt.Sprintf("deploy version %q to environment %s", r.Version, green)
 	g := envs[green]
+	if p.live(g) && len(p.s.Environments) > 0 {
+		return providers.Pool{}, providers.Invalid("%s: version %q is already live there (environment %s holds the live CNAME %s)", what, r.Version, green, p.s.LiveCNAME)
+	}
 	if p.live(g) {
-		return providers.Pool{}, providers.Invalid("%s: green environment %s holds the live CNAME %s; deploying to it would update the live app in place: swap blueEnvironment and greenEnvironment in release.yaml", what, green, p.s.LiveCNAME)
+		return providers.Pool{}, providers.Invalid("%s: green environment %s holds the live CNAME %s; deploying to it would update the live app in place: swap blueEnvironment and greenEnvironment in release.yaml, or name both in environments: [a, b] to let them take turns", what, green, p.s.LiveCNAME)
 	}
 	if aws.ToString(g.VersionLabel) != r.Version {
 		if g.Status != types.EnvironmentStatusReady {
@@ -271,8 +313,7 @@ func (p *Provider) causes(ctx context.Context, c *eb.Client, e types.Environment
 // URL); green answers on its own CNAME (Provision's pool instance) for any
 // smoke test run elsewhere.
 func (p *Provider) Validate(ctx context.Context, r providers.Ref, smoke []string) error {
-	green := p.s.GreenEnvironment
-	what := fmt.Sprintf("validate environment %s", green)
+	what := "validate green"
 	c, err := p.api(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -281,7 +322,12 @@ func (p *Provider) Validate(ctx context.Context, r providers.Ref, smoke []string
 	if err != nil {
 		return err
 	}
-	g := envs[green]
+	n, err := p.resolve(envs, r.Version, what)
+	if err != nil {
+		return err
+	}
+	what = fmt.Sprintf("validate environment %s", n.green)
+	g := envs[n.green]
 	ok, err := p.healthy(ctx, c, what, g, r.Version)
 	if err != nil {
 		return err
@@ -302,13 +348,64 @@ func (p *Provider) Decommission(ctx context.Context, r providers.Ref, col provid
 
 // SetWeight swaps the environments' CNAMEs so that green (100) or blue (0)
 // holds the live CNAME, and waits until both environments are Ready again.
-// Other weights are refused: the swap is all at once.
+// Other weights are refused: the swap is all at once. With environments, it
+// needs the release (For) to tell blue from green.
 //
 // Calls: DescribeEnvironments (until both are Ready), SwapEnvironmentCNAMEs
 // (skipped when the live CNAME is already where it should be), then
 // DescribeEnvironments every poll until both are Ready and the CNAME moved.
 func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
-	what := fmt.Sprintf("set green weight to %d on environments %s and %s", green, p.s.BlueEnvironment, p.s.GreenEnvironment)
+	if len(p.s.Environments) > 0 {
+		return p.unscoped(fmt.Sprintf("set green weight to %d", green))
+	}
+	return p.setWeight(ctx, green, "")
+}
+
+// Weight is 100 when green holds the live CNAME, 0 when blue does. With
+// environments, it needs the release (For) to tell blue from green.
+//
+// Calls: DescribeEnvironments.
+func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
+	if len(p.s.Environments) > 0 {
+		return 0, p.unscoped("read green's weight")
+	}
+	return p.weightOf(ctx, "")
+}
+
+func (p *Provider) unscoped(what string) error {
+	return providers.BadConfig("%s on environments %s: which is green depends on the release; use the provider through For", what, strings.Join(p.s.Environments, " and "))
+}
+
+// For returns the provider as the release of r.Version sees it. With
+// environments, green is the environment that runs r.Version (the release
+// deployed it there), or, before it does, the one not holding the live
+// CNAME; with blueEnvironment and greenEnvironment, the release changes
+// nothing.
+func (p *Provider) For(r providers.Ref) providers.Traffic {
+	return release{p: p, version: r.Version}
+}
+
+// release is the provider as one release sees it.
+type release struct {
+	p       *Provider
+	version string
+}
+
+// Type names the provider.
+func (v release) Type() string { return Type }
+
+// SetWeight is Provider.SetWeight for the release.
+func (v release) SetWeight(ctx context.Context, app string, green int) error {
+	return v.p.setWeight(ctx, green, v.version)
+}
+
+// Weight is Provider.Weight for the release.
+func (v release) Weight(ctx context.Context, app string) (int, error) {
+	return v.p.weightOf(ctx, v.version)
+}
+
+func (p *Provider) setWeight(ctx context.Context, green int, version string) error {
+	what := fmt.Sprintf("set green weight to %d on environments %s", green, strings.Join(p.names(), " and "))
 	if green != 0 && green != 100 {
 		return providers.Invalid("%s: Elastic Beanstalk swaps CNAMEs all at once: use setWeight only through promote, or the route53 provider over the two environment CNAMEs for 10/50", what)
 	}
@@ -323,13 +420,28 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 	// Both Ready first: a swap under way has not moved the CNAMEs yet, and
 	// SwapEnvironmentCNAMEs refuses environments that are not Ready.
 	ready := func(m map[string]types.EnvironmentDescription) (bool, error) {
-		return m[p.s.BlueEnvironment].Status == types.EnvironmentStatusReady && m[p.s.GreenEnvironment].Status == types.EnvironmentStatusReady, nil
+		for _, n := range p.names() {
+			if m[n].Status != types.EnvironmentStatusReady {
+				return false, nil
+			}
+		}
+		return true, nil
 	}
 	envs, err := p.waitFor(ctx, c, what, deadline, ready)
 	if err != nil {
 		return err
 	}
-	got, err := p.weight(envs, what)
+	n, err := p.resolve(envs, version, what)
+	if err != nil {
+		return err
+	}
+	what = fmt.Sprintf("set green weight to %d on environments %s (blue) and %s (green)", green, n.blue, n.green)
+	if green > 0 && len(p.s.Environments) > 0 && aws.ToString(envs[n.green].VersionLabel) != version {
+		// Green does not run the release yet: swapping would put the live
+		// version on the other side, not the release.
+		return providers.CheckFailed("%s: environment %s runs version %q, not the release's %q: provision it first", what, n.green, aws.ToString(envs[n.green].VersionLabel), version)
+	}
+	got, err := p.weight(envs, n, what)
 	if err != nil {
 		return err
 	}
@@ -337,20 +449,76 @@ func (p *Provider) SetWeight(ctx context.Context, app string, green int) error {
 		return nil
 	}
 	if _, err := c.SwapEnvironmentCNAMEs(ctx, &eb.SwapEnvironmentCNAMEsInput{
-		SourceEnvironmentName: aws.String(p.s.BlueEnvironment), DestinationEnvironmentName: aws.String(p.s.GreenEnvironment),
+		SourceEnvironmentName: aws.String(n.blue), DestinationEnvironmentName: aws.String(n.green),
 	}); err != nil {
 		return classify(err, what+": swap CNAMEs")
 	}
 	if envs, err = p.waitFor(ctx, c, what+": after the swap", deadline, ready); err != nil {
 		return err
 	}
-	if got, err = p.weight(envs, what+": read back"); err != nil {
+	if got, err = p.weight(envs, n, what+": read back"); err != nil {
 		return err
 	}
 	if got != green {
 		return fmt.Errorf("%s: read back weight %d after the CNAME swap", what, got)
 	}
 	return nil
+}
+
+func (p *Provider) weightOf(ctx context.Context, version string) (int, error) {
+	what := fmt.Sprintf("read which of environments %s holds %s", strings.Join(p.names(), " and "), p.s.LiveCNAME)
+	if p.s.LiveCNAME == "" {
+		return 0, providers.BadConfig("%s: liveCNAME is required to use beanstalk as a traffic provider (the CNAME users reach)", what)
+	}
+	c, err := p.api(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	envs, err := p.describe(ctx, c, what)
+	if err != nil {
+		return 0, err
+	}
+	n, err := p.resolve(envs, version, what)
+	if err != nil {
+		return 0, err
+	}
+	return p.weight(envs, n, what)
+}
+
+// roles are a release's blue and green environments.
+type roles struct{ blue, green string }
+
+// names are the two environments, as release.yaml names them.
+func (p *Provider) names() []string {
+	if len(p.s.Environments) > 0 {
+		return p.s.Environments
+	}
+	return []string{p.s.BlueEnvironment, p.s.GreenEnvironment}
+}
+
+// resolve says which environment is blue and which green for the release of
+// version: fixed by release.yaml, or, with environments, green is the one
+// that runs version, else the one not holding the live CNAME.
+func (p *Provider) resolve(envs map[string]types.EnvironmentDescription, version, what string) (roles, error) {
+	if len(p.s.Environments) == 0 {
+		return roles{blue: p.s.BlueEnvironment, green: p.s.GreenEnvironment}, nil
+	}
+	a, b := p.s.Environments[0], p.s.Environments[1]
+	runs := func(n string) bool { return version != "" && aws.ToString(envs[n].VersionLabel) == version }
+	switch {
+	case runs(a) && runs(b):
+		return roles{}, providers.Invalid("%s: environments %s and %s both run version %q, so neither can be told apart as the release's green", what, a, b, version)
+	case runs(a):
+		return roles{blue: b, green: a}, nil
+	case runs(b):
+		return roles{blue: a, green: b}, nil
+	case p.live(envs[a]):
+		return roles{blue: a, green: b}, nil
+	case p.live(envs[b]):
+		return roles{blue: b, green: a}, nil
+	}
+	return roles{}, providers.Invalid("%s: neither environment holds the live CNAME %s (%s: %s, %s: %s)", what, p.s.LiveCNAME,
+		a, aws.ToString(envs[a].CNAME), b, aws.ToString(envs[b].CNAME))
 }
 
 // CheckPlan refuses (BadConfig) a plan whose steps hold green at a weight
@@ -371,32 +539,15 @@ func (p *Provider) CheckPlan(ctx context.Context, app string, plan []providers.P
 	return nil
 }
 
-// Weight is 100 when green holds the live CNAME, 0 when blue does.
-func (p *Provider) Weight(ctx context.Context, app string) (int, error) {
-	what := fmt.Sprintf("read which of environments %s and %s holds %s", p.s.BlueEnvironment, p.s.GreenEnvironment, p.s.LiveCNAME)
-	if p.s.LiveCNAME == "" {
-		return 0, providers.BadConfig("%s: liveCNAME is required to use beanstalk as a traffic provider (the CNAME users reach)", what)
-	}
-	c, err := p.api(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", what, err)
-	}
-	envs, err := p.describe(ctx, c, what)
-	if err != nil {
-		return 0, err
-	}
-	return p.weight(envs, what)
-}
-
-func (p *Provider) weight(envs map[string]types.EnvironmentDescription, what string) (int, error) {
+func (p *Provider) weight(envs map[string]types.EnvironmentDescription, n roles, what string) (int, error) {
 	switch {
-	case p.live(envs[p.s.GreenEnvironment]):
+	case p.live(envs[n.green]):
 		return 100, nil
-	case p.live(envs[p.s.BlueEnvironment]):
+	case p.live(envs[n.blue]):
 		return 0, nil
 	}
-	return 0, providers.Invalid("%s: neither environment holds the live CNAME %s (blue: %s, green: %s)", what, p.s.LiveCNAME,
-		aws.ToString(envs[p.s.BlueEnvironment].CNAME), aws.ToString(envs[p.s.GreenEnvironment].CNAME))
+	return 0, providers.Invalid("%s: neither environment holds the live CNAME %s (blue %s: %s, green %s: %s)", what, p.s.LiveCNAME,
+		n.blue, aws.ToString(envs[n.blue].CNAME), n.green, aws.ToString(envs[n.green].CNAME))
 }
 
 // live says whether the environment holds liveCNAME.
@@ -410,7 +561,7 @@ func (p *Provider) live(e types.EnvironmentDescription) bool {
 func (p *Provider) describe(ctx context.Context, c *eb.Client, what string) (map[string]types.EnvironmentDescription, error) {
 	out, err := c.DescribeEnvironments(ctx, &eb.DescribeEnvironmentsInput{
 		ApplicationName:  aws.String(p.s.Application),
-		EnvironmentNames: []string{p.s.BlueEnvironment, p.s.GreenEnvironment},
+		EnvironmentNames: p.names(),
 		IncludeDeleted:   aws.Bool(false),
 	})
 	if err != nil {
@@ -423,7 +574,7 @@ func (p *Provider) describe(ctx context.Context, c *eb.Client, what string) (map
 		}
 		m[aws.ToString(e.EnvironmentName)] = e
 	}
-	for _, n := range []string{p.s.BlueEnvironment, p.s.GreenEnvironment} {
+	for _, n := range p.names() {
 		if _, ok := m[n]; !ok {
 			return nil, providers.NotFound("%s: application %s has no environment named %s", what, p.s.Application, n)
 		}
@@ -445,7 +596,7 @@ func (p *Provider) waitFor(ctx context.Context, c *eb.Client, what string, deadl
 		}
 		if !time.Now().Before(deadline) {
 			var st []string
-			for _, n := range []string{p.s.BlueEnvironment, p.s.GreenEnvironment} {
+			for _, n := range p.names() {
 				e := envs[n]
 				st = append(st, fmt.Sprintf("%s %s/%s", n, e.Status, e.Health))
 			}

@@ -220,6 +220,26 @@ func TestSwap(t *testing.T) {
 	}
 }
 
+// inject makes the fake *s fail the way the conformance suite asks.
+func inject(s **ebfake.Server) func(*testing.T, providertest.FailKind) func() {
+	return func(t *testing.T, kind providertest.FailKind) func() {
+		f := *s
+		switch kind {
+		case providertest.FailThrottle:
+			f.Fail(ebfake.Failure{Status: 400, Code: "Throttling", Message: "Rate exceeded"})
+		case providertest.FailServer:
+			f.Fail(ebfake.Failure{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable"})
+		case providertest.FailDenied:
+			f.Fail(ebfake.Failure{Status: 403, Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticbeanstalk:DescribeEnvironments"})
+		case providertest.FailNotFound:
+			f.Hide(greenEnv) // terminated, or never created
+		default:
+			return nil
+		}
+		return f.Restore
+	}
+}
+
 func TestConformance(t *testing.T) {
 	var s *ebfake.Server
 	providertest.Traffic(t, providertest.Target{
@@ -230,21 +250,7 @@ func TestConformance(t *testing.T) {
 			s = fake(t) // blue holds the live CNAME: green at 0%
 			return newProvider(t, s, nil)
 		},
-		Fail: func(t *testing.T, kind providertest.FailKind) func() {
-			switch kind {
-			case providertest.FailThrottle:
-				s.Fail(ebfake.Failure{Status: 400, Code: "Throttling", Message: "Rate exceeded"})
-			case providertest.FailServer:
-				s.Fail(ebfake.Failure{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable"})
-			case providertest.FailDenied:
-				s.Fail(ebfake.Failure{Status: 403, Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticbeanstalk:DescribeEnvironments"})
-			case providertest.FailNotFound:
-				s.Hide(greenEnv) // terminated, or never created
-			default:
-				return nil
-			}
-			return s.Restore
-		},
+		Fail: inject(&s),
 	})
 }
 
