@@ -44,8 +44,7 @@ func awsCluster(t *testing.T) *cluster {
 // newEBFake is application shop with versions v1 and v2, and environments
 // shop-blue (holding the live CNAME) and shop-green, both Ready, Green and
 // running v1. An update or swap takes polls DescribeEnvironments calls; the
-// provider describes every 10s (not a setting), so each poll past the first
-// adds 10s to the test.
+// specs set pollInterval to 1s, so each poll past the first adds a second.
 func newEBFake(t *testing.T, polls int) *ebfake.Server {
 	s := ebfake.New()
 	t.Cleanup(s.Close)
@@ -129,7 +128,7 @@ func count(calls []string, op string) int {
 
 // beanstalkSettings is the beanstalk provider's settings block (YAML flow map).
 func beanstalkSettings(eb *ebfake.Server, extra string) string {
-	return fmt.Sprintf(`{region: eu-west-1, application: %s, blueEnvironment: %s, greenEnvironment: %s, healthTimeout: 30s, endpoint: "%s"%s}`,
+	return fmt.Sprintf(`{region: eu-west-1, application: %s, blueEnvironment: %s, greenEnvironment: %s, healthTimeout: 30s, pollInterval: 1s, endpoint: "%s"%s}`,
 		ebApp, ebBlue, ebGreen, eb.URL, extra)
 }
 
@@ -216,7 +215,7 @@ func requireUntouched(t *testing.T, eb *ebfake.Server) {
 func TestAWSBeanstalkWithRoute53Weights(t *testing.T) {
 	c := awsCluster(t)
 	// Green's update is Updating for one DescribeEnvironments, Ready on the
-	// next, a poll (10s) later.
+	// next, a poll (1s) later.
 	eb := newEBFake(t, 2)
 	r53 := newR53Fake(t, 1)
 	spec := route53Spec(t, eb, r53, "2s")
@@ -371,7 +370,7 @@ func TestAWSBeanstalkSwap(t *testing.T) {
 
 	t.Run("classic blue-green swaps the live CNAME to green", func(t *testing.T) {
 		c.t = t
-		// Updates and swaps are done at the first describe after them: no 10s poll.
+		// Updates and swaps are done at the first describe after them: no poll.
 		eb := newEBFake(t, 1)
 		spec := swapSpec(t, eb, "  - provision\n  - validate\n  - promote\n  - decommission\n")
 		start := time.Now()
@@ -402,7 +401,7 @@ func TestAWSBeanstalkSwap(t *testing.T) {
 		c.t = t
 		eb := newEBFake(t, 1)
 		eb.AddVersion(ebApp, "v3")
-		settings := fmt.Sprintf(`{region: eu-west-1, application: %s, environments: [%s, %s], liveCNAME: %s, healthTimeout: 30s, endpoint: "%s"}`,
+		settings := fmt.Sprintf(`{region: eu-west-1, application: %s, environments: [%s, %s], liveCNAME: %s, healthTimeout: 30s, pollInterval: 1s, endpoint: "%s"}`,
 			ebApp, ebBlue, ebGreen, liveCNAME, eb.URL)
 		for _, r := range []struct{ version, live string }{{"v2", ebGreen}, {"v3", ebBlue}} {
 			spec := writeSpec(t, fmt.Sprintf(`app: shop

@@ -97,6 +97,9 @@ type Settings struct {
 	LiveCNAME string `json:"liveCNAME,omitempty"`
 	// HealthTimeout bounds the waits for Ready and Green (default 15m).
 	HealthTimeout spec.Duration `json:"healthTimeout,omitempty"`
+	// PollInterval is how often the environments are described while
+	// waiting (default 10s, at least 1s).
+	PollInterval spec.Duration `json:"pollInterval,omitempty"`
 	// Endpoint overrides the Elastic Beanstalk endpoint (tests, LocalStack).
 	Endpoint string `json:"endpoint,omitempty"`
 }
@@ -106,7 +109,8 @@ type Provider struct {
 	s Settings
 
 	conn *conn
-	// backoff replaces the SDK retryer's backoff and poll the wait's interval (tests).
+	// backoff replaces the SDK retryer's backoff (tests); poll is the
+	// wait's interval, pollInterval unless a test shortens it.
 	backoff retry.BackoffDelayer
 	poll    time.Duration
 }
@@ -167,7 +171,13 @@ func New(settings map[string]any) (*Provider, error) {
 			return nil, providers.BadConfig("endpoint %q is not an http:// or https:// URL", s.Endpoint)
 		}
 	}
-	return &Provider{s: s, poll: defaultPoll, conn: &conn{}}, nil
+	switch d := s.PollInterval.D(); {
+	case d == 0:
+		s.PollInterval = spec.Duration(defaultPoll)
+	case d < time.Second:
+		return nil, providers.BadConfig("pollInterval %s is below 1s: Elastic Beanstalk throttles callers that describe that often", d)
+	}
+	return &Provider{s: s, poll: s.PollInterval.D(), conn: &conn{}}, nil
 }
 
 // NewBuilder returns the registry entry for the Elastic Beanstalk provider.

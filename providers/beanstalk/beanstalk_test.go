@@ -408,6 +408,7 @@ func TestBadSettings(t *testing.T) {
 		"endpoint":       {"endpoint": "localhost:4566"},
 		"cname":          {"liveCNAME": "https://shop.example.com/"},
 		"timeout":        {"healthTimeout": "soon"},
+		"fast poll":      {"pollInterval": "100ms"},
 	} {
 		m := map[string]any{}
 		for k, v := range base {
