@@ -30,6 +30,8 @@ var service = awsquery.Service{Name: "ELBv2", Version: "2015-12-01", Xmlns: "htt
 // Server is a fake ELBv2 endpoint; URL is its address (for BaseEndpoint).
 type Server struct {
 	URL string
+	// Calls records the requests received.
+	awsquery.Log
 	srv *httptest.Server
 
 	mu        sync.Mutex
@@ -40,7 +42,6 @@ type Server struct {
 	fail      *Failure
 	notFound  bool
 	ignore    bool
-	calls     []Call
 	reqID     atomic.Int64
 }
 
@@ -89,10 +90,7 @@ type Failure struct {
 }
 
 // Call is a request the server received.
-type Call struct {
-	Action string
-	Form   url.Values
-}
+type Call = awsquery.Call
 
 // New starts a server; it is closed when Close is called.
 func New() *Server {
@@ -213,22 +211,6 @@ func (s *Server) Restore() {
 	s.fail, s.notFound = nil, false
 }
 
-// Calls returns the requests received so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
-
-// Actions returns the names of the actions called so far.
-func (s *Server) Actions() []string {
-	var out []string
-	for _, c := range s.Calls() {
-		out = append(out, c.Action)
-	}
-	return out
-}
-
 // apiError is an error answer.
 type apiError = awsquery.Error
 
@@ -241,7 +223,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = append(s.calls, Call{Action: action, Form: f})
+	s.Record(action, f)
 	if fl := s.fail; fl != nil && (fl.Action == "" || fl.Action == action) {
 		service.WriteError(w, id, *awsquery.NewError(fl.Status, fl.Code, fl.Message))
 		return

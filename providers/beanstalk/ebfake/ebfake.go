@@ -60,14 +60,13 @@ type Failure struct {
 }
 
 // Call is a request the server received.
-type Call struct {
-	Action string
-	Form   url.Values
-}
+type Call = awsquery.Call
 
 // Server is a fake Elastic Beanstalk endpoint; URL is its address (for BaseEndpoint).
 type Server struct {
 	URL string
+	// Calls records the requests received.
+	awsquery.Log
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -77,7 +76,6 @@ type Server struct {
 	after    health
 	fail     *Failure
 	hidden   map[string]bool // environments answered as missing
-	calls    []Call
 	reqID    atomic.Int64
 }
 
@@ -156,22 +154,6 @@ func (s *Server) Restore() {
 	clear(s.hidden)
 }
 
-// Calls returns the requests received so far.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
-}
-
-// Actions returns the names of the actions called so far.
-func (s *Server) Actions() []string {
-	var out []string
-	for _, c := range s.Calls() {
-		out = append(out, c.Action)
-	}
-	return out
-}
-
 // apiError is an error answer.
 type apiError = awsquery.Error
 
@@ -184,7 +166,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = append(s.calls, Call{Action: action, Form: f})
+	s.Record(action, f)
 	if fl := s.fail; fl != nil && (fl.Action == "" || fl.Action == action) {
 		if fl.Times > 0 {
 			if fl.Times--; fl.Times == 0 {
