@@ -13,7 +13,7 @@ import (
 // existed replay without it.
 const preflightChange = "preflight"
 
-// preflight asks the traffic provider whether the plan can work with them before
+// preflight asks the traffic provider whether the plan can work with it before
 // anything is touched, so that a plan that cannot (a soak shorter than a DNS
 // TTL, a partial weight on a CNAME swap) fails with nothing to undo.
 func (r *release) preflight(ctx workflow.Context) error {
@@ -25,7 +25,7 @@ func (r *release) preflight(ctx workflow.Context) error {
 		StartToCloseTimeout: time.Minute,
 		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         retry(5),
-		Summary:             "preflight: check the plan against the providers",
+		Summary:             "preflight: check the plan against the traffic provider",
 	})
 	err := workflow.ExecuteActivity(ctx, activities.PreflightName, activities.PreflightInput{
 		App:     rel.App,

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutoverhq/cutover/providers"
 )
@@ -32,6 +33,24 @@ func TestPreflightRefusalChangesNothing(t *testing.T) {
 		if s.State != StatePending {
 			t.Errorf("step %d (%s) is %s, want pending", s.Index, s.Description, s.State)
 		}
+	}
+}
+
+func TestCancelDuringPreflightIsAnAbort(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.w.hangOn = "Preflight"
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Second)
+	h.env.ExecuteWorkflow(WorkflowName, Input{Release: testRelease(), StartedBy: "ci"})
+	var st Status
+	if err := h.env.GetWorkflowResult(&st); err != nil {
+		t.Fatalf("result: %v", err)
+	}
+	if st.Outcome != OutcomeAborted || st.Reason != cancelledInTemporal {
+		t.Fatalf("outcome = %s (%s), want aborted: %s", st.Outcome, st.Reason, cancelledInTemporal)
+	}
+	if calls := h.w.all(); len(calls) != 0 {
+		t.Errorf("calls = %v, want none", calls)
 	}
 }
 

@@ -102,12 +102,26 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 		Message: fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy))})
 
 	if err := r.preflight(ctx); err != nil {
-		r.finish(ctx, OutcomeFailed, err.Error())
-		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-		r.flushNotifications(ctx)
-		r.flushLedger(ctx)
-		return r.st, nil
+		// Nothing was touched: nothing to roll back.
+		outcome, reason := OutcomeFailed, err.Error()
+		if ctx.Err() != nil {
+			outcome, reason = OutcomeAborted, cancelledInTemporal
+			ctx, _ = workflow.NewDisconnectedContext(ctx)
+		}
+		r.finish(ctx, outcome, reason)
+	} else {
+		r.run(ctx)
 	}
+	// Let abort and rollback updates that wait for blue answer before the run ends.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	r.flushNotifications(ctx)
+	r.flushLedger(ctx)
+	return r.st, nil
+}
+
+// run runs the plan, then finishes the release: promoted, failed past the
+// point of no return, or rolled back.
+func (r *release) run(ctx workflow.Context) {
 	err := r.runPlan(ctx)
 	switch {
 	case err == nil:
@@ -124,11 +138,6 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 		}
 		r.rollback(ctx)
 	}
-	// Let abort and rollback updates that wait for blue answer before the run ends.
-	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	r.flushNotifications(ctx)
-	r.flushLedger(ctx)
-	return r.st, nil
 }
 
 func newRelease(ctx workflow.Context, in Input) *release {

@@ -145,6 +145,11 @@ func (w *world) register(env *testsuite.TestWorkflowEnvironment) {
 		return w.enter(ctx, "Decommission:"+string(in.Color))
 	})
 	reg(activities.PreflightName, func(ctx context.Context, in activities.PreflightInput) error {
+		if w.hangOn == "Preflight" {
+			if err := w.block(ctx, w.unhang); err != nil {
+				return err
+			}
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.preflight = &in
