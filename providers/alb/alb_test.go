@@ -56,19 +56,13 @@ func settings(s *albfake.Server, extra map[string]any) map[string]any {
 	return m
 }
 
-// fastBackoff keeps the SDK's retries (which the fake's throttling triggers)
-// from sleeping a second each.
-type fastBackoff struct{}
-
-func (fastBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
-
 func newProvider(t *testing.T, s *albfake.Server, extra map[string]any) *Provider {
 	t.Helper()
 	p, err := New(settings(s, extra))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	p.backoff = fastBackoff{}
+	p.backoff = awstest.FastBackoff{}
 	return p
 }
 

@@ -58,17 +58,13 @@ func settings(s *ebfake.Server, extra map[string]any) map[string]any {
 	return m
 }
 
-type fastBackoff struct{}
-
-func (fastBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
-
 func newProvider(t *testing.T, s *ebfake.Server, extra map[string]any) *Provider {
 	t.Helper()
 	p, err := New(settings(s, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.backoff = fastBackoff{}
+	p.backoff = awstest.FastBackoff{}
 	p.poll = time.Millisecond
 	return p
 }

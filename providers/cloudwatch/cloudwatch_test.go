@@ -29,10 +29,6 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 5, 0, time.UTC)
 
 func awsEnv(t *testing.T) { awstest.Env(t, "AWS_ENDPOINT_URL_CLOUDWATCH") }
 
-type fastBackoff struct{}
-
-func (fastBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
-
 // clock is a test clock: sleeping moves it on at once.
 type clock struct {
 	mu    sync.Mutex
@@ -82,7 +78,7 @@ func newProvider(t *testing.T, endpoint string, extra map[string]any) (*Provider
 		t.Fatal(err)
 	}
 	c := &clock{t: t0}
-	p.backoff, p.now, p.sleep = fastBackoff{}, c.now, c.sleep
+	p.backoff, p.now, p.sleep = awstest.FastBackoff{}, c.now, c.sleep
 	return p, c
 }
 

@@ -43,10 +43,6 @@ func fake(t *testing.T) *r53fake.Server {
 	return s
 }
 
-type fastBackoff struct{}
-
-func (fastBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
-
 func newProvider(t *testing.T, s *r53fake.Server) *Provider {
 	t.Helper()
 	p, err := New(map[string]any{
@@ -56,7 +52,7 @@ func newProvider(t *testing.T, s *r53fake.Server) *Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.backoff, p.poll = fastBackoff{}, time.Millisecond
+	p.backoff, p.poll = awstest.FastBackoff{}, time.Millisecond
 	return p
 }
 

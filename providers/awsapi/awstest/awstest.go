@@ -4,6 +4,7 @@ package awstest
 import (
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Env gives the SDK's default credential chain static test credentials
@@ -27,3 +28,11 @@ func Env(t *testing.T, serviceEndpointVars ...string) {
 		t.Setenv(v, "")
 	}
 }
+
+// FastBackoff is a retry backoff of a millisecond: the SDK's retries, which
+// the fakes' throttling and 5xx answers trigger, then do not sleep a second
+// each.
+type FastBackoff struct{}
+
+// BackoffDelay waits a millisecond whatever the attempt.
+func (FastBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
