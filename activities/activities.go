@@ -58,12 +58,22 @@ type WeightInput struct {
 type GuardInput struct {
 	StepInput
 	Interval spec.Duration `json:"interval"`
+	// Start, Duration and Extend are the soak's, from workflows that let the
+	// guard end the soak itself (version sequentialJudge); older ones leave
+	// them zero, guard until cancelled and time the soak themselves.
+	Start    time.Time     `json:"start,omitzero"`
+	Duration spec.Duration `json:"duration,omitempty"`
+	Extend   spec.Duration `json:"extend,omitempty"`
 }
 
 // CompareInput is Compare's input.
 type CompareInput struct {
 	StepInput
 	Window spec.Duration `json:"window"`
+	// Start is when the window began (zero: when the activity starts).
+	Start time.Time `json:"start,omitzero"`
+	// EarlyStop ends the comparison as soon as it is decided.
+	EarlyStop bool `json:"earlyStop,omitempty"`
 }
 
 // MigrateInput is Migrate's input.
@@ -184,71 +194,6 @@ func (a *Activities) SetWeight(ctx context.Context, in WeightInput) (int, error)
 		return got, classify(what, fmt.Errorf("read back %d after setting it", got))
 	}
 	return got, nil
-}
-
-// guardInconclusiveLimit is how many checks in a row may find no data before the
-// guard stops the soak: missing data never counts as healthy for long.
-const guardInconclusiveLimit = 3
-
-// Guard checks green every interval until a check fails (it then returns the
-// failing verdict) or the workflow cancels it at the end of the soak. A retry
-// after a worker died simply resumes checking.
-func (a *Activities) Guard(ctx context.Context, in GuardInput) (providers.Verdict, error) {
-	an, err := providers.Get[providers.Analyzer](a.reg, "analysis", in.Provider)
-	if err != nil {
-		return providers.Verdict{}, classify("soak guard", err)
-	}
-	interval := in.Interval.D()
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
-	return withHeartbeat(ctx, "guarding green every "+interval.String(), func(ctx context.Context) (providers.Verdict, error) {
-		missing := 0
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			v, err := an.Guard(ctx, in.Ref)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return providers.Verdict{}, ctx.Err()
-			case err != nil:
-				if c := classify("soak guard", err); isPermanent(c) {
-					return providers.Verdict{}, c
-				}
-				a.log.Warn("soak guard check failed", "app", in.Ref.App, "err", err)
-				v = providers.Verdict{Result: providers.Inconclusive, Summary: "guard check failed: " + err.Error()}
-			}
-			switch v.Result {
-			case providers.Pass:
-				missing = 0
-			case providers.Fail:
-				return v, nil
-			default: // Inconclusive, or a result nobody knows: never a pass
-				v.Result = providers.Inconclusive
-				if missing++; missing >= guardInconclusiveLimit {
-					v.Summary = fmt.Sprintf("%d checks in a row without a verdict: %s", missing, v.Summary)
-					return v, nil
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return providers.Verdict{}, ctx.Err()
-			case <-t.C:
-			}
-		}
-	})
-}
-
-// Compare judges green against blue.
-func (a *Activities) Compare(ctx context.Context, in CompareInput) (providers.Verdict, error) {
-	an, err := providers.Get[providers.Analyzer](a.reg, "analysis", in.Provider)
-	if err != nil {
-		return providers.Verdict{}, classify("compare blue and green", err)
-	}
-	v, err := withHeartbeat(ctx, "comparing blue and green", func(ctx context.Context) (providers.Verdict, error) {
-		return an.Compare(ctx, in.Ref, in.Window.D())
-	})
-	return v, classify("compare blue and green", err)
 }
 
 // Migrate applies one phase of the database migrations.

@@ -21,6 +21,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/memory"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 var ref = providers.Ref{App: "shop-api", Version: "1.4.0", PreviousVersion: "1.3.2"}
@@ -95,11 +96,11 @@ func (f *failing) Decommission(context.Context, providers.Ref, providers.Color) 
 }
 func (f *failing) SetWeight(context.Context, string, int) error { return f.err }
 func (f *failing) Weight(context.Context, string) (int, error)  { return 0, f.err }
-func (f *failing) Guard(context.Context, providers.Ref) (providers.Verdict, error) {
-	return providers.Verdict{}, f.err
+func (f *failing) Guard(context.Context, providers.Ref) (verdict.Verdict, error) {
+	return verdict.Verdict{}, f.err
 }
-func (f *failing) Compare(context.Context, providers.Ref, time.Duration) (providers.Verdict, error) {
-	return providers.Verdict{}, f.err
+func (f *failing) Compare(context.Context, providers.Ref, time.Duration) (verdict.Verdict, error) {
+	return verdict.Verdict{}, f.err
 }
 func (f *failing) Migrate(context.Context, providers.Ref, string) (providers.MigrationReport, error) {
 	return providers.MigrationReport{}, f.err
@@ -191,16 +192,16 @@ func (d *draining) InFlight(_ context.Context, app string, c providers.Color) (i
 
 // check is one scripted guard check.
 type check struct {
-	v   providers.Verdict
+	v   verdict.Verdict
 	err error
 }
 
-func pass() check { return check{v: providers.Verdict{Result: providers.Pass, Summary: "healthy"}} }
+func pass() check { return check{v: verdict.Verdict{Result: verdict.Pass, Summary: "healthy"}} }
 func fail() check {
-	return check{v: providers.Verdict{Result: providers.Fail, Summary: "error rate 7% above 5%"}}
+	return check{v: verdict.Verdict{Result: verdict.Fail, Summary: "error rate 7% above 5%"}}
 }
 func inconclusive() check {
-	return check{v: providers.Verdict{Result: providers.Inconclusive, Summary: "no data"}}
+	return check{v: verdict.Verdict{Result: verdict.Inconclusive, Summary: "no data"}}
 }
 func transient() check { return check{err: errors.New("503 throttled")} }
 
@@ -210,23 +211,23 @@ type analyzer struct {
 	mu      sync.Mutex
 	script  []check
 	guards  int
-	verdict providers.Verdict
+	verdict verdict.Verdict
 	window  time.Duration
 	ref     providers.Ref
 }
 
 func (a *analyzer) Type() string { return "fakeanalysis" }
-func (a *analyzer) Guard(context.Context, providers.Ref) (providers.Verdict, error) {
+func (a *analyzer) Guard(context.Context, providers.Ref) (verdict.Verdict, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.guards++
 	if a.guards > len(a.script) {
-		return providers.Verdict{Result: providers.Fail, Summary: "script exhausted"}, nil
+		return verdict.Verdict{Result: verdict.Fail, Summary: "script exhausted"}, nil
 	}
 	c := a.script[a.guards-1]
 	return c.v, c.err
 }
-func (a *analyzer) Compare(_ context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
+func (a *analyzer) Compare(_ context.Context, r providers.Ref, window time.Duration) (verdict.Verdict, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.window, a.ref = window, r
@@ -498,17 +499,17 @@ func TestGuard(t *testing.T) {
 	tests := []struct {
 		name        string
 		script      []check
-		want        providers.Result
+		want        verdict.Result
 		wantSummary []string
 		wantErrType string
 	}{
-		{"fail after passes", []check{pass(), pass(), fail()}, providers.Fail, []string{"error rate 7% above 5%"}, ""},
-		{"fail at once", []check{fail()}, providers.Fail, []string{"error rate 7% above 5%"}, ""},
-		{"three without data", []check{inconclusive(), inconclusive(), inconclusive()}, providers.Inconclusive, []string{"3 checks in a row", "no data"}, ""},
-		{"three passing errors", []check{transient(), transient(), transient()}, providers.Inconclusive, []string{"3 checks in a row", "503 throttled"}, ""},
-		{"errors and missing data together", []check{transient(), inconclusive(), transient()}, providers.Inconclusive, []string{"3 checks in a row", "503 throttled"}, ""},
+		{"fail after passes", []check{pass(), pass(), fail()}, verdict.Fail, []string{"error rate 7% above 5%"}, ""},
+		{"fail at once", []check{fail()}, verdict.Fail, []string{"error rate 7% above 5%"}, ""},
+		{"three without data", []check{inconclusive(), inconclusive(), inconclusive()}, verdict.Inconclusive, []string{"3 checks in a row", "no data"}, ""},
+		{"three passing errors", []check{transient(), transient(), transient()}, verdict.Inconclusive, []string{"3 checks in a row", "503 throttled"}, ""},
+		{"errors and missing data together", []check{transient(), inconclusive(), transient()}, verdict.Inconclusive, []string{"3 checks in a row", "503 throttled"}, ""},
 		// Without the reset the fourth check would end the guard as Inconclusive.
-		{"a pass starts the count again", []check{inconclusive(), transient(), pass(), transient(), fail()}, providers.Fail, []string{"error rate 7% above 5%"}, ""},
+		{"a pass starts the count again", []check{inconclusive(), transient(), pass(), transient(), fail()}, verdict.Fail, []string{"error rate 7% above 5%"}, ""},
 		{"bad config", []check{pass(), {err: fmt.Errorf("query: %w", providers.ErrBadConfig)}}, "", nil, activities.ErrTypeBadConfig},
 		{"metric not found", []check{{err: fmt.Errorf("metric http_requests_total: %w", providers.ErrNotFound)}}, "", nil, activities.ErrTypeNotFound},
 	}
@@ -543,7 +544,7 @@ func TestGuard(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Guard = %v", err)
 			}
-			var v providers.Verdict
+			var v verdict.Verdict
 			if err := val.Get(&v); err != nil {
 				t.Fatal(err)
 			}
@@ -696,14 +697,14 @@ func TestCompare(t *testing.T) {
 	tests := []struct {
 		name   string
 		window spec.Duration
-		v      providers.Verdict
+		v      verdict.Verdict
 	}{
-		{"fail with numbers", seconds(90), providers.Verdict{Result: providers.Fail, Summary: "error rate up", Metrics: []providers.Metric{
-			{Name: "error_rate", Result: providers.Fail, Critical: true, Reason: "green above blue", Values: []providers.Value{{Name: "green", Value: 0.021}, {Name: "blue", Value: 0.003}, {Name: "p", Value: 0.0004}}},
-			{Name: "latency_p99", Result: providers.Pass, Values: []providers.Value{{Name: "green", Value: 0.25}}},
+		{"fail with numbers", seconds(90), verdict.Verdict{Result: verdict.Fail, Summary: "error rate up", Metrics: []verdict.Metric{
+			{Name: "error_rate", Result: verdict.Fail, Critical: true, Reason: "green above blue", Values: []verdict.Value{{Name: "green", Value: 0.021}, {Name: "blue", Value: 0.003}, {Name: "p", Value: 0.0004}}},
+			{Name: "latency_p99", Result: verdict.Pass, Values: []verdict.Value{{Name: "green", Value: 0.25}}},
 		}}},
-		{"pass", seconds(300), providers.Verdict{Result: providers.Pass, Summary: "no difference"}},
-		{"inconclusive", seconds(60), providers.Verdict{Result: providers.Inconclusive, Summary: "too few requests", Metrics: []providers.Metric{{Name: "error_rate", Result: providers.Inconclusive, Reason: "12 requests"}}}},
+		{"pass", seconds(300), verdict.Verdict{Result: verdict.Pass, Summary: "no difference"}},
+		{"inconclusive", seconds(60), verdict.Verdict{Result: verdict.Inconclusive, Summary: "too few requests", Metrics: []verdict.Metric{{Name: "error_rate", Result: verdict.Inconclusive, Reason: "12 requests"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -713,7 +714,7 @@ func TestCompare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got providers.Verdict
+			var got verdict.Verdict
 			if err := val.Get(&got); err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -16,25 +18,75 @@ const heartbeatEvery = time.Second
 // (provisioning, draining, migrating) show progress and a dead worker is noticed.
 // The heartbeat also delivers the workflow's cancellation to ctx.
 func withHeartbeat[T any](ctx context.Context, progress string, fn func(context.Context) (T, error)) (T, error) {
+	hb := newHeartbeat(ctx, progress)
+	defer hb.stop()
+	return fn(ctx)
+}
+
+// heartbeat beats every second until stopped. Its details are the progress
+// text, or, once save was called, the latest progress saved: an activity that
+// can resume (the soak guard, the comparison) keeps its state there, and a
+// retry reads it back with saved.
+type heartbeat struct {
+	ctx  context.Context
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	detail any
+}
+
+func newHeartbeat(ctx context.Context, progress string) *heartbeat {
+	hb := &heartbeat{ctx: ctx, done: make(chan struct{}), detail: progress}
 	if !activity.IsActivity(ctx) {
-		return fn(ctx)
+		return hb
 	}
-	done := make(chan struct{})
-	defer close(done)
+	hb.beat()
 	go func() {
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
 		for {
 			select {
-			case <-done:
+			case <-hb.done:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, progress)
+				hb.beat()
 			}
 		}
 	}()
-	activity.RecordHeartbeat(ctx, progress)
-	return fn(ctx)
+	return hb
+}
+
+func (hb *heartbeat) beat() {
+	hb.mu.Lock()
+	d := hb.detail
+	hb.mu.Unlock()
+	activity.RecordHeartbeat(hb.ctx, d)
+}
+
+func (hb *heartbeat) stop() { hb.once.Do(func() { close(hb.done) }) }
+
+// save makes b the details of the next heartbeats.
+func (hb *heartbeat) save(b []byte) {
+	hb.mu.Lock()
+	hb.detail = json.RawMessage(b)
+	hb.mu.Unlock()
+}
+
+// saved is the progress an earlier attempt saved, or nil.
+func (hb *heartbeat) saved() []byte {
+	if !activity.IsActivity(hb.ctx) || !activity.HasHeartbeatDetails(hb.ctx) {
+		return nil
+	}
+	var b json.RawMessage
+	if err := activity.GetHeartbeatDetails(hb.ctx, &b); err != nil {
+		return nil
+	}
+	if len(b) == 0 || b[0] != '{' {
+		// A progress text, not a saved state.
+		return nil
+	}
+	return b
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	slackprov "github.com/cutoverhq/cutover/providers/slack"
 	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -178,8 +179,8 @@ func newEnv(t *testing.T, change ...func(*Config)) *env {
 		App: "shop", Version: "1.5.0", PreviousVersion: "1.4.2", StartedBy: "ci (GitHub Actions run 7)",
 		Stage: "approval", Step: 8, Steps: make([]workflows.StepRecord, 11), Weights: workflows.Weights{Blue: 50, Green: 50},
 		Waiting: "approval", Outcome: workflows.OutcomeRunning,
-		LastVerdict: &providers.Verdict{Result: providers.Pass, Summary: "all 1 metrics passed", Metrics: []providers.Metric{
-			{Name: "error rate", Result: providers.Pass, Values: []providers.Value{{Name: "green_error_rate", Value: 0.0012}, {Name: "p_value", Value: 0.6847}}}}},
+		LastVerdict: &verdict.Verdict{Result: verdict.Pass, Summary: "all 1 metrics passed", Metrics: []verdict.Metric{
+			{Name: "error rate", Result: verdict.Pass, Values: []verdict.Value{{Name: "green_error_rate", Value: 0.0012}, {Name: "p_value", Value: 0.6847}}}}},
 	}}
 	cfg := Config{
 		SigningSecret:    secret,

@@ -3,105 +3,204 @@ package judge
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 
-	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/spec"
 )
 
-// Defaults. They are strict enough to stop a release that clearly hurts users
-// and loose enough that the noise of a healthy deploy does not stop it.
+// Config is the `judge:` block of an analysis provider's settings. Zero fields
+// take the defaults that WithDefaults documents.
+type Config struct {
+	// Alpha bounds the probability that a soak or a comparison fails a green
+	// as good as blue, all metrics together, however often it looks
+	// (default 0.01). Each metric's failure test gets an equal share.
+	Alpha float64 `json:"alpha,omitempty"`
+	// Power is the probability with which a change of the size a verdict
+	// calls "detectable" would have been caught (default 0.8).
+	Power float64 `json:"power,omitempty"`
+	// ErrorRate configures the error-rate comparison.
+	ErrorRate ErrorRateConfig `json:"errorRate,omitzero"`
+	// Latency configures the latency comparison.
+	Latency LatencyConfig `json:"latency,omitzero"`
+	// Metrics are the app's own metrics: business and experiment metrics,
+	// judged by the same rules. The source says where each one is read.
+	Metrics []MetricConfig `json:"metrics,omitempty"`
+}
+
+// ErrorRateConfig configures the error-rate comparison.
+type ErrorRateConfig struct {
+	// Off turns the error-rate metric off (a source without error counts).
+	Off bool `json:"off,omitempty"`
+	// MaxIncrease is the allowed margin: green passes only once the data show
+	// its error rate is at most this much above blue's, as a fraction
+	// (default 0.004, four tenths of a percentage point: strictly less than the smallest regression worth stopping, +0.5 points).
+	MaxIncrease *float64 `json:"maxIncrease,omitempty"`
+	// Ceiling is an optional absolute limit on green's error rate, as a
+	// fraction: green fails once its rate is above it with 1-alpha
+	// confidence. When blue has no traffic, the ceiling is all that is
+	// judged. 0 (the default): no ceiling.
+	Ceiling float64 `json:"ceiling,omitempty"`
+	// Critical makes a Fail end the release at once (default true); a
+	// non-critical Fail asks a person.
+	Critical *bool `json:"critical,omitempty"`
+}
+
+// LatencyConfig configures the latency comparison.
+type LatencyConfig struct {
+	// Off turns latency off (a source without latency histograms).
+	Off bool `json:"off,omitempty"`
+	// Quantiles are compared between the colors, each with its own allowed
+	// slowdown (default: p50 +20%, p95 +30%, p99 +50%).
+	Quantiles []QuantileConfig `json:"quantiles,omitempty"`
+	// MaxP99 is an optional absolute ceiling on green's p99: green fails once
+	// more than 1% of its requests are slower than this, with 1-alpha
+	// confidence. 0 (the default): no ceiling.
+	MaxP99 spec.Duration `json:"maxP99,omitempty"`
+	// Critical makes a Fail end the release at once (default true).
+	Critical *bool `json:"critical,omitempty"`
+}
+
+// QuantileConfig is one compared quantile.
+type QuantileConfig struct {
+	// Quantile is between 0 and 1 (0.99 is p99).
+	Quantile float64 `json:"quantile"`
+	// MaxSlowdown is how much slower green's quantile may be than blue's, as
+	// a fraction (0.2 = 20% slower).
+	MaxSlowdown float64 `json:"maxSlowdown"`
+}
+
+// Metric kinds.
 const (
-	defaultAlpha                = 0.05
-	defaultErrorRateMinRequests = 100
-	defaultMaxIncrease          = 0.005
-	defaultLatencyMinSamples    = 5
-	defaultMaxSlowdown          = 0.10
-	defaultGuardMaxErrorRate    = 0.01
-	defaultGuardMinRequests     = 20
-	// minLatencySamples is the floor for latency.minSamples: with two samples
-	// per color the smallest one-sided p a rank test can give is 1/6, so at
-	// any usual alpha the comparison could never fail green, a check that
-	// only ever passes.
-	minLatencySamples = 3
+	KindProportion = "proportion" // events per trial: checkouts per session
+	KindMean       = "mean"       // sum per count: revenue per order
 )
 
-// WithDefaults fills the fields release.yaml left out, so that a provider that
-// only names its query still gets a judge with sensible limits. It never
-// changes a field that was set: a negative count stays negative for Validate
-// to report rather than being silently replaced.
-//
-// Defaults: alpha 0.05; errorRate minRequests 100, maxIncrease 0.005,
-// critical; latency minSamples 5, maxSlowdown 0.10, critical; guard
-// maxErrorRate 0.01, maxP99 0 (not checked), minRequests 20, critical.
+// MetricConfig is one of the app's own metrics.
+type MetricConfig struct {
+	// Name is how verdicts name it, and how the source finds its queries.
+	Name string `json:"name"`
+	// Kind is proportion or mean.
+	Kind string `json:"kind"`
+	// Better is higher or lower: which way a change is good.
+	Better string `json:"better"`
+	// Margin is the allowed change for the worse, relative to blue's value
+	// (0.02 = 2% of blue's value).
+	Margin float64 `json:"margin"`
+	// Critical makes a Fail end the release at once (default false: a
+	// person decides).
+	Critical *bool `json:"critical,omitempty"`
+}
+
+// Defaults.
+const (
+	defaultAlpha       = 0.01
+	defaultPower       = 0.8
+	defaultMaxIncrease = 0.004
+)
+
+// DefaultQuantiles are the latency quantiles compared when none are given:
+// the median and the tail, each with an allowed slowdown wide enough for the
+// noise of a healthy deploy.
+func DefaultQuantiles() []QuantileConfig {
+	return []QuantileConfig{{0.5, 0.2}, {0.95, 0.3}, {0.99, 0.5}}
+}
+
+// WithDefaults fills what release.yaml left out. It never changes a field that
+// was set: a bad value stays for Validate to report.
 func (c Config) WithDefaults() Config {
 	if c.Alpha == 0 {
 		c.Alpha = defaultAlpha
 	}
-	if c.ErrorRate.MinRequests == 0 {
-		c.ErrorRate.MinRequests = defaultErrorRateMinRequests
+	if c.Power == 0 {
+		c.Power = defaultPower
 	}
-	c.ErrorRate.MaxIncrease = orFloat(c.ErrorRate.MaxIncrease, defaultMaxIncrease)
+	if c.ErrorRate.MaxIncrease == nil {
+		v := defaultMaxIncrease
+		c.ErrorRate.MaxIncrease = &v
+	}
 	c.ErrorRate.Critical = orBool(c.ErrorRate.Critical, true)
-	if c.Latency.MinSamples == 0 {
-		c.Latency.MinSamples = defaultLatencyMinSamples
+	if c.Latency.Quantiles == nil {
+		c.Latency.Quantiles = DefaultQuantiles()
 	}
-	c.Latency.MaxSlowdown = orFloat(c.Latency.MaxSlowdown, defaultMaxSlowdown)
 	c.Latency.Critical = orBool(c.Latency.Critical, true)
-	c.Guard.MaxErrorRate = orFloat(c.Guard.MaxErrorRate, defaultGuardMaxErrorRate)
-	if c.Guard.MinRequests == 0 {
-		c.Guard.MinRequests = defaultGuardMinRequests
+	ms := make([]MetricConfig, len(c.Metrics))
+	for i, m := range c.Metrics {
+		m.Critical = orBool(m.Critical, false)
+		ms[i] = m
 	}
-	c.Guard.Critical = orBool(c.Guard.Critical, true)
+	c.Metrics = ms
 	return c
 }
 
-// Validate reports settings that cannot work, when the release is submitted
-// rather than when green is already taking traffic. It checks the config as
-// WithDefaults completes it, so a field left out is never an error. Each
-// problem names the field by its release.yaml path (judge.errorRate.maxIncrease)
-// so that the person can find the line to fix; all problems are reported at
-// once, on one line.
+var metricNameRe = regexp.MustCompile(`^[a-z][a-z0-9 _-]{0,39}$`)
+
+// Validate reports settings that cannot work, each by its release.yaml path,
+// all at once on one line.
 func (c Config) Validate() error {
 	d := c.WithDefaults()
 	var problems []string
-	bad := func(format string, args ...any) {
-		problems = append(problems, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if !(d.Alpha > 0 && d.Alpha <= 0.2) {
+		bad("judge.alpha must be above 0 and at most 0.2, got %g", d.Alpha)
 	}
-	if !(d.Alpha > 0 && d.Alpha <= 0.5) {
-		bad("judge.alpha must be between 0 and 0.5, got %g", d.Alpha)
+	if !(d.Power >= 0.5 && d.Power < 1) {
+		bad("judge.power must be at least 0.5 and below 1, got %g", d.Power)
 	}
-	if d.ErrorRate.MinRequests < 0 {
-		bad("judge.errorRate.minRequests must not be negative, got %d", d.ErrorRate.MinRequests)
+	if v := *d.ErrorRate.MaxIncrease; !(v > 0 && v < 1) {
+		bad("judge.errorRate.maxIncrease must be above 0 and below 1 (0.004 = four tenths of a point), got %g", v)
 	}
-	if v := *d.ErrorRate.MaxIncrease; !(v >= 0 && v <= 1) {
-		bad("judge.errorRate.maxIncrease must be between 0 and 1, got %g", v)
+	if v := d.ErrorRate.Ceiling; !(v >= 0 && v < 1) {
+		bad("judge.errorRate.ceiling must be 0 (none) or a fraction below 1 (0.05 = 5%%), got %g", v)
 	}
-	if d.Latency.MinSamples < minLatencySamples {
-		bad("judge.latency.minSamples must be at least %d, got %d", minLatencySamples, d.Latency.MinSamples)
+	if !d.Latency.Off && len(d.Latency.Quantiles) == 0 {
+		bad("judge.latency.quantiles is empty; leave it out for the defaults, or write latency: {off: true}")
 	}
-	if v := *d.Latency.MaxSlowdown; !(v >= 0) || math.IsInf(v, 1) {
-		bad("judge.latency.maxSlowdown must be 0 or more (0.10 = 10%% slower), got %g", v)
+	seen := map[float64]bool{}
+	for i, q := range d.Latency.Quantiles {
+		if !(q.Quantile > 0 && q.Quantile < 1) {
+			bad("judge.latency.quantiles[%d].quantile must be between 0 and 1 (0.99 is p99), got %g", i, q.Quantile)
+		} else if seen[q.Quantile] {
+			bad("judge.latency.quantiles[%d].quantile %g is listed twice", i, q.Quantile)
+		}
+		seen[q.Quantile] = true
+		if !(q.MaxSlowdown > 0) || math.IsInf(q.MaxSlowdown, 1) {
+			bad("judge.latency.quantiles[%d].maxSlowdown must be above 0 (0.2 = 20%% slower), got %g", i, q.MaxSlowdown)
+		}
 	}
-	if v := *d.Guard.MaxErrorRate; !(v > 0 && v <= 1) {
-		bad("judge.guard.maxErrorRate must be above 0 and at most 1, got %g", v)
+	if d.Latency.MaxP99 < 0 {
+		bad("judge.latency.maxP99 must not be negative, got %s", d.Latency.MaxP99)
 	}
-	if d.Guard.MaxP99 < 0 {
-		bad("judge.guard.maxP99 must not be negative, got %s", d.Guard.MaxP99)
+	names := map[string]bool{metricErrorRate: true, metricLatencyCeiling: true, metricErrorCeiling: true}
+	for _, q := range d.Latency.Quantiles {
+		names[quantileName(q.Quantile)] = true
 	}
-	if d.Guard.MinRequests < 0 {
-		bad("judge.guard.minRequests must not be negative, got %d", d.Guard.MinRequests)
+	for i, m := range d.Metrics {
+		at := fmt.Sprintf("judge.metrics[%d]", i)
+		switch {
+		case !metricNameRe.MatchString(m.Name):
+			bad("%s.name %q must be 1-40 lower-case letters, digits, spaces, _ or -, starting with a letter", at, m.Name)
+		case names[m.Name]:
+			bad("%s.name %q is taken", at, m.Name)
+		}
+		names[m.Name] = true
+		if m.Kind != KindProportion && m.Kind != KindMean {
+			bad("%s.kind must be proportion or mean, got %q", at, m.Kind)
+		}
+		if m.Better != "higher" && m.Better != "lower" {
+			bad("%s.better must be higher or lower, got %q", at, m.Better)
+		}
+		if !(m.Margin > 0 && m.Margin < 1) {
+			bad("%s.margin must be above 0 and below 1 (0.02 = 2%% of blue's value), got %g", at, m.Margin)
+		}
+	}
+	if d.ErrorRate.Off && d.Latency.Off && len(d.Metrics) == 0 {
+		bad("judge: every metric is off; nothing would be judged")
 	}
 	if len(problems) == 0 {
 		return nil
 	}
-	return providers.BadConfig("%s", strings.Join(problems, "; "))
-}
-
-func orFloat(p *float64, def float64) *float64 {
-	if p != nil {
-		return p
-	}
-	return &def
+	return fmt.Errorf("%s", strings.Join(problems, "; "))
 }
 
 func orBool(p *bool, def bool) *bool {

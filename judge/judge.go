@@ -1,89 +1,175 @@
-// Package judge decides whether green is good enough from per-step traffic
-// numbers: an error-rate comparison (two-proportion z-test), a latency comparison
-// (Mann-Whitney U with an allowed slowdown) and absolute guards checked during
-// soaks. It does no I/O: the analysis providers (providers/prometheus,
-// providers/scrape) read the numbers and hand them here, so every source is
-// judged by the same rules.
+// Package judge decides whether green is as good as blue from what the analysis
+// sources read, step by step: request and error counts, latency histograms and
+// the app's own metrics, for each color. It is pure statistics: no I/O, no
+// clocks, no imports of the providers. The analysis package feeds it and the
+// workflow acts on its verdicts.
 //
-// The rule that matters most: missing data is never a pass. NaN, no data, too few
-// requests, one color without traffic, a source that cannot be read: each makes
-// a metric Inconclusive, and the verdict carries the numbers that led there.
+// One Monitor judges one soak or one comparison. Every step is added as it is
+// read, and the Monitor can say at any moment whether green has failed, and,
+// when asked for a final verdict, whether it passed. Its tests are sequential
+// and anytime-valid: they hold their error rates however often they are
+// looked at, so the guard may check every second for an hour.
+//
+//   - Fail: green is worse than blue, shown by an e-process (a nonnegative
+//     supermartingale under "green is no worse") crossing 1/alpha; by Ville's
+//     inequality that happens to a green as good as blue in at most alpha of
+//     soaks. See eprocess.go for the test and its sources.
+//   - Pass: the data rule out a change larger than the allowed margin, by a
+//     time-uniform (asymptotic) confidence sequence, AND the change the data
+//     could have detected at alpha and power is within the margin, AND the
+//     newest part of the window does not look worse. See pass.go.
+//   - Inconclusive: neither, with the reason: not enough traffic (and how much
+//     more is needed), or data that cannot be used (and what was wrong).
+//
+// The rule that matters most: missing data is never a pass.
 package judge
 
 import (
+	"math"
 	"time"
-
-	"github.com/cutoverhq/cutover/spec"
 )
 
-// Point is one step of one color's traffic, as a source read it. NaN in a field
-// means the source had no value for it in that step.
-type Point struct {
-	// Time is the end of the step.
-	Time time.Time
-	// Requests is the number of requests the color served in the step.
+// Step is what a source read for one step of time, for both colors.
+type Step struct {
+	// End is when the step ended.
+	End time.Time
+	// Blue and Green are each color's numbers in the step.
+	Blue, Green Color
+	// Resets names the counter resets the source saw in the step, one line
+	// each; the verdict repeats them.
+	Resets []string
+}
+
+// Color is one color's numbers in one step. A NaN count means the source had
+// no value for it in this step; an empty histogram means no latency data.
+type Color struct {
+	// Requests is how many requests the color served in the step.
 	Requests float64
 	// Errors is how many of them failed (5xx by default).
 	Errors float64
-	// Latency is the step's latency sample in seconds for the comparison (the
-	// mean by default).
-	Latency float64
-	// P99 is the step's 99th percentile latency in seconds, for the guard.
-	P99 float64
+	// Latency is the step's request latency histogram, in seconds.
+	Latency Histogram
+	// Metrics are the app's own metrics in the step, by name: a proportion's
+	// events and trials, or a mean's sum and count.
+	Metrics map[string]Pair
 }
 
-// Config is the `judge:` block of an analysis provider's settings. Zero fields
-// take the defaults that WithDefaults documents.
-type Config struct {
-	// Alpha is the significance level of both comparisons (default 0.05).
-	Alpha float64 `json:"alpha,omitempty"`
-	// ErrorRate configures the blue-vs-green error-rate comparison.
-	ErrorRate ErrorRateConfig `json:"errorRate,omitempty"`
-	// Latency configures the blue-vs-green latency comparison.
-	Latency LatencyConfig `json:"latency,omitempty"`
-	// Guard configures the absolute limits checked during soaks.
-	Guard GuardConfig `json:"guard,omitempty"`
+// Pair is one step of an app metric: Num/Den is a proportion (checkouts per
+// session) or a mean (revenue per order).
+type Pair struct {
+	Num, Den float64
 }
 
-// ErrorRateConfig configures the error-rate comparison.
-type ErrorRateConfig struct {
-	// MinRequests is how many requests each color must have served in the
-	// window before the comparison decides (default 100).
-	MinRequests int `json:"minRequests,omitempty"`
-	// MaxIncrease is how far green's error rate may exceed blue's, as a
-	// fraction (0.005 = half a percentage point), before a significant
-	// difference fails green (default 0.005).
-	MaxIncrease *float64 `json:"maxIncrease,omitempty"`
-	// Critical makes a Fail end the release at once (default true); a
-	// non-critical Fail asks a person.
-	Critical *bool `json:"critical,omitempty"`
+// Histogram is a step's latency distribution, as classic (Prometheus) buckets
+// give it: Counts[i] observations fell in (Bounds[i-1], Bounds[i]], and the
+// last count, Counts[len(Bounds)], above the last bound. Bounds are finite and
+// ascending; a histogram with no bounds is no data.
+type Histogram struct {
+	Bounds []float64 `json:"bounds,omitempty"`
+	Counts []float64 `json:"counts,omitempty"`
 }
 
-// LatencyConfig configures the latency comparison.
-type LatencyConfig struct {
-	// MinSamples is how many per-step latency samples each color needs before
-	// the comparison decides (default 5).
-	MinSamples int `json:"minSamples,omitempty"`
-	// MaxSlowdown is how much slower green's median step latency may be than
-	// blue's, as a fraction (0.10 = 10% slower), before a significant
-	// difference fails green (default 0.10).
-	MaxSlowdown *float64 `json:"maxSlowdown,omitempty"`
-	// Critical makes a Fail end the release at once (default true).
-	Critical *bool `json:"critical,omitempty"`
+// Total is the number of observations in the histogram.
+func (h Histogram) Total() float64 {
+	var t float64
+	for _, c := range h.Counts {
+		t += c
+	}
+	return t
 }
 
-// GuardConfig configures the absolute limits on green checked during soaks.
-type GuardConfig struct {
-	// MaxErrorRate is the highest error rate green may show, as a fraction
-	// (default 0.01; 1 turns the check off).
-	MaxErrorRate *float64 `json:"maxErrorRate,omitempty"`
-	// MaxP99 is the highest 99th percentile latency green may show (default 0:
-	// not checked).
-	MaxP99 spec.Duration `json:"maxP99,omitempty"`
-	// MinRequests is how many of green's requests the guard needs before it
-	// decides: it judges the most recent steps that together hold at least
-	// this many (default 20).
-	MinRequests int `json:"minRequests,omitempty"`
-	// Critical makes a breach end the release at once (default true).
-	Critical *bool `json:"critical,omitempty"`
+// Above is how many observations lie above bound index i (that is, above
+// Bounds[i]).
+func (h Histogram) Above(i int) float64 {
+	var t float64
+	for _, c := range h.Counts[i+1:] {
+		t += c
+	}
+	return t
+}
+
+// valid reports whether the histogram is usable: matching lengths, ascending
+// finite bounds, counts that are finite and not negative.
+func (h Histogram) valid() bool {
+	if len(h.Bounds) == 0 || len(h.Counts) != len(h.Bounds)+1 {
+		return false
+	}
+	for i, b := range h.Bounds {
+		if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= h.Bounds[i-1]) {
+			return false
+		}
+	}
+	for _, c := range h.Counts {
+		if !(c >= 0) || math.IsInf(c, 1) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h Histogram) sameBounds(o Histogram) bool {
+	if len(h.Bounds) != len(o.Bounds) {
+		return false
+	}
+	for i := range h.Bounds {
+		if h.Bounds[i] != o.Bounds[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// add adds o's counts into h, which must have the same bounds (or none yet).
+func (h *Histogram) add(o Histogram) {
+	if len(h.Bounds) == 0 {
+		h.Bounds = append([]float64(nil), o.Bounds...)
+		h.Counts = make([]float64, len(o.Counts))
+	}
+	for i, c := range o.Counts {
+		h.Counts[i] += c
+	}
+}
+
+// quantile estimates the q-quantile by linear interpolation inside the bucket
+// that holds it, as PromQL's histogram_quantile does (from 0 for the first
+// bucket); NaN without observations. A rank in the overflow bucket gives the
+// last bound: the histogram cannot say more.
+func (h Histogram) quantile(q float64) float64 {
+	total := h.Total()
+	if total <= 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	var cum, lower float64
+	for i, b := range h.Bounds {
+		c := h.Counts[i]
+		if cum+c >= rank && c > 0 {
+			return lower + (b-lower)*(rank-cum)/c
+		}
+		cum += c
+		lower = b
+	}
+	return h.Bounds[len(h.Bounds)-1]
+}
+
+// fractionAbove estimates the share of observations above x, interpolating
+// linearly inside a bucket; NaN without observations.
+func (h Histogram) fractionAbove(x float64) float64 {
+	total := h.Total()
+	if total <= 0 {
+		return math.NaN()
+	}
+	var lower, above float64
+	above = total
+	for i, b := range h.Bounds {
+		c := h.Counts[i]
+		switch {
+		case x >= b:
+			above -= c
+		case x > lower:
+			above -= c * (x - lower) / (b - lower)
+		}
+		lower = b
+	}
+	return math.Max(0, above) / total
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/tests/harness"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
@@ -33,11 +34,11 @@ func open(t *testing.T) (*ledger.Store, string) {
 	return s, url
 }
 
-func verdictData(t *testing.T) (providers.Verdict, json.RawMessage) {
-	v := providers.Verdict{Result: providers.Pass, Summary: "all 2 metrics passed", Metrics: []providers.Metric{
-		{Name: "error rate", Result: providers.Pass, Critical: true, Reason: "no significant difference", Values: []providers.Value{
+func verdictData(t *testing.T) (verdict.Verdict, json.RawMessage) {
+	v := verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed", Metrics: []verdict.Metric{
+		{Name: "error rate", Result: verdict.Pass, Critical: true, Reason: "no significant difference", Values: []verdict.Value{
 			{Name: "blue_requests", Value: 1000}, {Name: "green_error_rate", Value: 0.0012345678}, {Name: "p", Value: 1e-12}}},
-		{Name: "latency", Result: providers.Pass, Values: []providers.Value{{Name: "slowdown", Value: -0.25}}},
+		{Name: "latency", Result: verdict.Pass, Values: []verdict.Value{{Name: "slowdown", Value: -0.25}}},
 	}}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -118,7 +119,7 @@ func TestRecordAndReadBack(t *testing.T) {
 	// The verdict's JSON comes back as the same verdict (jsonb keeps the
 	// meaning, not the bytes).
 	wantV, _ := verdictData(t)
-	var gotV providers.Verdict
+	var gotV verdict.Verdict
 	if err := json.Unmarshal(got[3].Data, &gotV); err != nil {
 		t.Fatalf("verdict data %s: %v", got[3].Data, err)
 	}

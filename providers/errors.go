@@ -22,6 +22,12 @@ var (
 	ErrCheckFailed = errors.New("check failed")
 )
 
+// Permanent reports whether err is of one of the permanent kinds, which no
+// retry or later look can fix.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrBadConfig) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrCheckFailed)
+}
+
 // kindError gives an error one of the permanent kinds without adding the kind's
 // words to its message, which people read.
 type kindError struct{ err, kind error }

@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Color is one of the two pools of a blue-green release.
@@ -100,14 +102,25 @@ type PlanChecker interface {
 	CheckPlan(ctx context.Context, app string, plan []PlanStep) error
 }
 
-// Analyzer judges green from metrics.
+// MetricsSource is an analysis provider that only reads metrics (scrape,
+// prometheus, cloudwatch): the analysis package reads them step by step and
+// the judge decides. The full interface, with the reading methods, is
+// analysis.Source; this is what the registry needs to tell one apart.
+type MetricsSource interface {
+	Type() string
+	// Where names what the source reads, for verdicts.
+	Where() string
+}
+
+// Analyzer judges green by itself, without metrics for the judge: the local
+// provider's instance health, the memory provider's simulated verdicts.
 type Analyzer interface {
 	// Type names the provider as release.yaml does.
 	Type() string
 	// Guard checks green against the spec's absolute limits, once per soak interval.
-	Guard(ctx context.Context, r Ref) (Verdict, error)
+	Guard(ctx context.Context, r Ref) (verdict.Verdict, error)
 	// Compare judges green against blue over the window.
-	Compare(ctx context.Context, r Ref, window time.Duration) (Verdict, error)
+	Compare(ctx context.Context, r Ref, window time.Duration) (verdict.Verdict, error)
 }
 
 // Migrator applies one phase of an app's database migrations.
@@ -200,5 +213,5 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	// Verdict is the last verdict, with its numbers, on the events where a
 	// person decides: approval-needed, decision-needed and verdict.
-	Verdict *Verdict `json:"verdict,omitempty"`
+	Verdict *verdict.Verdict `json:"verdict,omitempty"`
 }

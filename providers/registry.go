@@ -81,11 +81,11 @@ func Get[T any](r *Registry, kind string, p spec.Provider) (T, error) {
 		}
 		r.mu.Unlock()
 	}
+	if err := fits(kind, p.Type, v); err != nil {
+		return zero, err
+	}
 	t, ok := v.(T)
 	if !ok {
-		if err := fits(kind, p.Type, v); err != nil {
-			return zero, err
-		}
 		return zero, BadConfig("provider type %q is not a %T", p.Type, (*T)(nil))
 	}
 	return t, nil
@@ -112,6 +112,9 @@ func fits(kind, typ string, v any) error {
 		_, ok = v.(Traffic)
 	case "analysis":
 		_, ok = v.(Analyzer)
+		if !ok {
+			_, ok = v.(MetricsSource)
+		}
 	case "migrations":
 		_, ok = v.(Migrator)
 	case "notifications":

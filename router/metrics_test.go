@@ -1,7 +1,9 @@
 package router
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,8 @@ func TestMetrics(t *testing.T) {
 		`cutover_router_requests_total{code="503",color="none",instance="none"} 1`,
 		`cutover_router_request_duration_seconds_count{color="blue"} 16`,
 		`cutover_router_request_duration_seconds_bucket{color="green",le="+Inf"} 4`,
+		`cutover_router_request_duration_seconds_bucket{color="green",le="60"} 4`,
+		`cutover_router_request_duration_seconds_bucket{color="green",le="0.3023"} `,
 		`cutover_router_in_flight{color="blue",instance="` + b1.URL + `"} 0`,
 		`cutover_router_weight{color="blue"} 80`,
 		`cutover_router_weight{color="green"} 20`,
@@ -39,6 +43,34 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if n := strings.Count(m, `cutover_router_request_duration_seconds_bucket{color="blue",`); n != durationBucketCount+1 {
+		t.Errorf("blue has %d duration buckets, want %d and +Inf", n, durationBucketCount)
+	}
+}
+
+// The duration buckets resolve a change of 15% anywhere from 0.5ms to 60s (the
+// latency judge sees a change only where a bound separates the two quantiles),
+// and are no finer than that needs.
+func TestDurationBuckets(t *testing.T) {
+	b := durationBuckets()
+	if len(b) != durationBucketCount || b[0] != 0.0005 || b[len(b)-1] != 60 {
+		t.Fatalf("%d buckets from %v to %v, want %d from 0.0005 to 60", len(b), b[0], b[len(b)-1], durationBucketCount)
+	}
+	for i := 1; i < len(b); i++ {
+		if r := b[i] / b[i-1]; r > 1.15 || r < 1.14 {
+			t.Errorf("bound %d: %v/%v = %.4f, want 1.14-1.15", i, b[i], b[i-1], r)
+		}
+	}
+	// One bound fewer could not keep the ratio at 1.15.
+	if r := math.Pow(durationMax/durationMin, 1/float64(durationBucketCount-2)); r <= 1.15 {
+		t.Errorf("%d bounds would do: ratio %.4f", durationBucketCount-1, r)
+	}
+	// Short le labels: at most four significant digits.
+	for _, v := range b {
+		if s := strconv.FormatFloat(v, 'g', -1, 64); len(strings.TrimLeft(strings.ReplaceAll(s, ".", ""), "0")) > 4 {
+			t.Errorf("bound %s has more than four significant digits", s)
 		}
 	}
 }

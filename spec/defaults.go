@@ -20,6 +20,8 @@ const (
 const (
 	MinSoakInterval = Duration(time.Second)
 	MaxSoakInterval = Duration(time.Minute)
+	// MaxSoakExtend bounds how long a soak may be extended for power.
+	MaxSoakExtend = Duration(24 * time.Hour)
 )
 
 // DefaultPlan is the plan of a spec that gives none, with every default filled in:

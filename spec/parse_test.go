@@ -348,12 +348,12 @@ func TestParseProblems(t *testing.T) {
 		{"unknown field in a step", withPlan("provision", "validate", "setWeight: 10", "soak: {durration: 5m}", "promote"), []string{
 			// The missing duration is reported at the soak key, which comes first.
 			"plan[3].soak.duration: required",
-			"plan[3].soak.durration: unknown field; known fields: duration, interval, onInconclusive",
+			"plan[3].soak.durration: unknown field; known fields: duration, interval, extend, onInconclusive",
 		}},
 		{"unknown field in a promote", withPlan("provision", "validate", "promote: {force: true}"), []string{
 			"plan[2].promote.force: unknown field; known fields: none"}},
 		{"settings on a step written as text", withPlan("provision", "validate", "soak: 5m", "promote"), []string{
-			`plan[2].soak: expected a mapping with fields duration, interval, onInconclusive; found "5m"`}},
+			`plan[2].soak: expected a mapping with fields duration, interval, extend, onInconclusive; found "5m"`}},
 
 		// setWeight.
 		{"weight not a number", withPlan("provision", "validate", "setWeight: ten", "promote"), []string{`plan[2].setWeight: "ten" is not a whole number`}},
@@ -510,7 +510,7 @@ providers.traffic.type (line 6): required
 providers.traffic.typ (line 6): unknown field; known fields: type, settings
 plan[3].setWeight (line 12): 120 is above 100
 plan[4].soak.duration (line 13): required
-plan[4].soak.durration (line 14): unknown field; known fields: duration, interval, onInconclusive
+plan[4].soak.durration (line 14): unknown field; known fields: duration, interval, extend, onInconclusive
 plan[5].soak.duration (line 15): "5 minutes" is not a duration (write it like 90s, 5m or 1h30m)
 plan[6] (line 16): a step has exactly one kind; found setWeight and soak
 plan[7] (line 17): unknown step kind "shift"; known kinds: provision, migrate, validate, setWeight, soak, pause, analysis, approval, promote, standby, decommission

@@ -34,14 +34,25 @@ func (s Step) Describe() string {
 	case s.SetWeight != nil:
 		return fmt.Sprintf("shift %d%% of traffic to green", *s.SetWeight)
 	case s.Soak != nil:
-		return fmt.Sprintf("soak %s, guard every %s", s.Soak.Duration, s.Soak.Interval)
+		d := fmt.Sprintf("soak %s, guard every %s", s.Soak.Duration, s.Soak.Interval)
+		if s.Soak.Extend > 0 {
+			d += fmt.Sprintf(", up to %s more for power", s.Soak.Extend)
+		}
+		if s.Soak.OnInconclusive == ActionContinue {
+			d += " (too little traffic: continue)"
+		}
+		return d
 	case s.Pause != nil:
 		if s.Pause.Duration == 0 {
 			return "pause until resumed"
 		}
 		return fmt.Sprintf("pause %s", s.Pause.Duration)
 	case s.Analysis != nil:
-		return fmt.Sprintf("compare blue vs green over %s (inconclusive: %s)", s.Analysis.Window, s.Analysis.OnInconclusive)
+		d := fmt.Sprintf("compare blue vs green over %s", s.Analysis.Window)
+		if s.Analysis.EarlyStop {
+			d = fmt.Sprintf("compare blue vs green for up to %s, stopping once decided", s.Analysis.Window)
+		}
+		return d + fmt.Sprintf(" (inconclusive: %s)", s.Analysis.OnInconclusive)
 	case s.Approval != nil:
 		return fmt.Sprintf("wait for approval (timeout %s, then %s)", s.Approval.Timeout, s.Approval.OnTimeout)
 	case s.Promote != nil:

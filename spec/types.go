@@ -117,9 +117,15 @@ type ValidateStep struct {
 type SoakStep struct {
 	Duration Duration `yaml:"duration" json:"duration"`
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
-	// OnInconclusive is what happens when the guard cannot decide for three
-	// checks in a row (no traffic, no data, the source unreachable): pause (wait
-	// for a person: approve continues, abort rolls back; the default) or rollback.
+	// Extend lets the soak go on, up to this much longer, while the guard's
+	// data could not yet have shown a regression as small as the margins.
+	Extend Duration `yaml:"extend,omitempty" json:"extend,omitempty"`
+	// OnInconclusive is what happens when the soak ends without a Pass (too
+	// little traffic to show green within the margins, a gap in the guard's
+	// watch, a source that cannot be read): pause (wait for a person: approve
+	// continues, abort rolls back; the default), rollback, or continue, which
+	// goes on to the next step when the only shortcoming was too little
+	// traffic (a gap or unusable data still pauses).
 	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty"`
 }
 
@@ -131,6 +137,9 @@ type PauseStep struct {
 // AnalysisStep compares blue and green over Window.
 type AnalysisStep struct {
 	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
+	// EarlyStop ends the comparison as soon as it is decided, Pass or Fail,
+	// rather than at the end of the window.
+	EarlyStop bool `yaml:"earlyStop,omitempty" json:"earlyStop,omitempty"`
 	// OnInconclusive is pause (wait for a person: approve continues, abort rolls
 	// back) or rollback.
 	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty"`

@@ -312,10 +312,16 @@ func validateSettings(ps *Problems, base string, s Step) {
 		case p.Duration > 0 && p.Interval > p.Duration:
 			ps.add(base+".soak.interval", "%s is longer than the soak duration %s; guard at least once during the soak", p.Interval, p.Duration)
 		}
+		switch {
+		case p.Extend < 0:
+			ps.add(base+".soak.extend", "%s is below 0; write a duration like 10m, or leave it out", p.Extend)
+		case p.Extend > MaxSoakExtend:
+			ps.add(base+".soak.extend", "%s is above %s", p.Extend, MaxSoakExtend)
+		}
 		switch p.OnInconclusive {
-		case "", ActionPause, ActionRollback: // "" pauses, as it did before the setting existed
+		case "", ActionPause, ActionRollback, ActionContinue: // "" pauses, as it did before the setting existed
 		default:
-			ps.add(base+".soak.onInconclusive", "%s; write pause or rollback", notAllowed(p.OnInconclusive))
+			ps.add(base+".soak.onInconclusive", "%s; write pause, rollback or continue", notAllowed(p.OnInconclusive))
 		}
 	}
 	if p := s.Pause; p != nil && p.Duration < 0 {

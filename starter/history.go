@@ -20,6 +20,7 @@ import (
 
 	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // ledgerURLEnv names the variable holding the ledger's database URL.
@@ -245,7 +246,7 @@ func eventDetails(e providers.LedgerEvent) []string {
 		return nil
 	}
 	if e.Kind == providers.LedgerVerdict {
-		var v providers.Verdict
+		var v verdict.Verdict
 		if err := json.Unmarshal(e.Data, &v); err == nil && v.Result != "" {
 			lines := verdictLines(v)
 			if v.Summary != "" && strings.Contains(e.Message, v.Summary) {
@@ -261,7 +262,7 @@ func eventDetails(e providers.LedgerEvent) []string {
 	return []string{"data: " + b.String()}
 }
 
-func verdictLines(v providers.Verdict) []string {
+func verdictLines(v verdict.Verdict) []string {
 	var lines []string
 	if v.Summary != "" {
 		lines = append(lines, fmt.Sprintf("%s: %s", v.Result, v.Summary))
@@ -274,7 +275,7 @@ func verdictLines(v providers.Verdict) []string {
 		if len(m.Values) > 0 {
 			vals := make([]string, len(m.Values))
 			for i, val := range m.Values {
-				vals[i] = val.Name + "=" + providers.FormatValue(val.Value)
+				vals[i] = val.Name + "=" + verdict.FormatValue(val.Value)
 			}
 			line += ": " + strings.Join(vals, " ")
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/tests/harness"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Fixtures are in local time, as the command prints them.
@@ -21,10 +22,10 @@ var h0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.Local)
 
 func ledgerFixture(t *testing.T) (ledger.Release, []providers.LedgerEvent) {
 	t.Helper()
-	v := providers.Verdict{Result: providers.Pass, Summary: "all 2 metrics passed", Metrics: []providers.Metric{
-		{Name: "error rate", Result: providers.Pass, Critical: true, Reason: "no significant difference",
-			Values: []providers.Value{{Name: "blue_requests", Value: 1000}, {Name: "green_error_rate", Value: 0.0012345678}, {Name: "p", Value: 1}}},
-		{Name: "latency", Result: providers.Pass, Values: []providers.Value{{Name: "slowdown", Value: 3.709e-05}}},
+	v := verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed", Metrics: []verdict.Metric{
+		{Name: "error rate", Result: verdict.Pass, Critical: true, Reason: "no significant difference",
+			Values: []verdict.Value{{Name: "blue_requests", Value: 1000}, {Name: "green_error_rate", Value: 0.0012345678}, {Name: "p", Value: 1}}},
+		{Name: "latency", Result: verdict.Pass, Values: []verdict.Value{{Name: "slowdown", Value: 3.709e-05}}},
 	}}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -239,7 +240,7 @@ func TestHistoryCommandAgainstPostgres(t *testing.T) {
 	if got.Release.ID != "run-1" || got.Release.Outcome != "rolled_back" || len(got.Events) != len(events) {
 		t.Errorf("--json: %+v", got)
 	}
-	var v providers.Verdict
+	var v verdict.Verdict
 	if err := json.Unmarshal(got.Events[3].Data, &v); err != nil || len(v.Metrics) != 2 || v.Metrics[0].Values[1].Value != 0.0012345678 {
 		t.Errorf("--json verdict data %s: %v", got.Events[3].Data, err)
 	}

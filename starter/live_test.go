@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -138,8 +138,8 @@ func TestLiveFrameWaitingForApproval(t *testing.T) {
 	st := liveStatus(t, 7, live0.Add(time.Minute))
 	st.Weights = workflows.Weights{Blue: 50, Green: 50}
 	st.Waiting = "approval"
-	st.LastVerdict = &providers.Verdict{Result: providers.Pass, Summary: "all 2 metrics passed",
-		Metrics: []providers.Metric{{Name: "error rate", Result: providers.Pass}}}
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed",
+		Metrics: []verdict.Metric{{Name: "error rate", Result: verdict.Pass}}}
 	want := []string{
 		"release  shop 1.4.2 → 1.5.0 · running for 3m0s",
 		"stage    approval · step 7/11 · wait for approval (timeout 24h0m0s, then rollback)",
@@ -155,7 +155,7 @@ func TestLiveFrameWaitingForApproval(t *testing.T) {
 	// An inconclusive verdict holds the release for a person.
 	st = liveStatus(t, 6, live0.Add(time.Minute))
 	st.Waiting = "a decision on an inconclusive analysis"
-	st.LastVerdict = &providers.Verdict{Result: providers.Inconclusive, Summary: "no traffic on green"}
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Inconclusive, Summary: "no traffic on green"}
 	frame := strings.Join(liveFrame(st, live0.Add(2*time.Minute), 200), "\n")
 	for _, want := range []string{
 		"waiting  for a decision on an inconclusive analysis: cutover approve shop --as NAME to go on, cutover abort shop --reason ... to roll back",
@@ -180,7 +180,7 @@ func TestLiveFrameEnded(t *testing.T) {
 	st.Steps[4].State = workflows.StateCancelled
 	st.Steps[4].Ended = live0.Add(41 * time.Second)
 	st.Weights = workflows.Weights{Blue: 100}
-	st.LastVerdict = &providers.Verdict{Result: providers.Fail, Summary: "green error rate 3% above 1%"}
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Fail, Summary: "green error rate 3% above 1%"}
 	st.Decisions = []workflows.DecisionRecord{{Decision: workflows.Decision{By: "alice", Reason: "pager"}, Action: "abort"}}
 	st.Rollback = []workflows.StepRecord{
 		{Index: 1, Kind: workflows.StageRollback, Description: "all traffic back to blue", State: workflows.StateDone, Started: live0.Add(41 * time.Second), Ended: live0.Add(42 * time.Second)},
@@ -218,7 +218,7 @@ func TestLiveFrameNarrow(t *testing.T) {
 	st := liveStatus(t, 7, live0.Add(time.Minute))
 	st.Weights = workflows.Weights{Blue: 50, Green: 50}
 	st.Waiting = "approval"
-	st.LastVerdict = &providers.Verdict{Result: providers.Pass, Summary: "all 2 metrics passed"}
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed"}
 	for width := 1; width <= 120; width++ {
 		for _, line := range liveFrame(st, live0.Add(3*time.Minute), width) {
 			if n := utf8.RuneCountInString(line); n > width {

@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -68,7 +68,7 @@ func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
 	}
 	// A passing verdict shows in its step's line; one that holds or ends the
 	// release gets a line of its own.
-	if v := st.LastVerdict; v != nil && v.Result != providers.Pass && (before.LastVerdict == nil || before.LastVerdict.String() != v.String()) {
+	if v := st.LastVerdict; v != nil && v.Result != verdict.Pass && (before.LastVerdict == nil || before.LastVerdict.String() != v.String()) {
 		add(now, "verdict: %s", v)
 	}
 	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
@@ -143,7 +143,7 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 
 // printVerdict shows the last verdict with every metric's numbers: a person
 // deciding whether to approve needs to see what the judge saw.
-func printVerdict(w io.Writer, v providers.Verdict) {
+func printVerdict(w io.Writer, v verdict.Verdict) {
 	fmt.Fprintf(w, "verdict: %s", v.Result)
 	if v.Summary != "" {
 		fmt.Fprintf(w, ": %s", v.Summary)
@@ -160,7 +160,7 @@ func printVerdict(w io.Writer, v providers.Verdict) {
 		}
 		parts := make([]string, len(m.Values))
 		for i, val := range m.Values {
-			parts[i] = val.Name + "=" + providers.FormatValue(val.Value)
+			parts[i] = val.Name + "=" + verdict.FormatValue(val.Value)
 		}
 		fmt.Fprintf(w, "    %s\n", strings.Join(parts, " "))
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // The release ledger (providers.ledger in the spec) gets one event for the
@@ -35,7 +36,7 @@ func (r *release) enter(ctx workflow.Context, e ledgerEvent) {
 }
 
 // enterVerdict writes a verdict with all its numbers.
-func (r *release) enterVerdict(ctx workflow.Context, what string, v providers.Verdict) {
+func (r *release) enterVerdict(ctx workflow.Context, what string, v verdict.Verdict) {
 	if r.in.Release.Providers.Ledger == nil {
 		return
 	}

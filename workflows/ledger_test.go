@@ -13,6 +13,7 @@ import (
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // ledgerFake keeps events by (release, seq), as the real ledger does, and
@@ -111,7 +112,7 @@ func TestLedgerRecordsTheRollback(t *testing.T) {
 	h := newHarness(t)
 	var l ledgerFake
 	l.register(h)
-	h.w.guard = providers.Fail
+	h.w.guard = verdict.Fail
 	rel := testRelease()
 	rel.Providers.Ledger = &spec.Provider{Type: "postgres"}
 	h.env.ExecuteWorkflow(WorkflowName, Input{Release: rel})

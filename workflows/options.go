@@ -73,15 +73,18 @@ func rollbackOptions(ctx workflow.Context, summary string) workflow.Context {
 	})
 }
 
-// guardOptions is for the soak guard, which runs for the whole soak and is
-// cancelled when the soak's timer fires. Nothing waits on its cancellation: it
-// only reads.
+// guardOptions is for the soak guard, which runs for the whole soak. A worker
+// that dies is noticed by its missed heartbeats and the guard is retried on
+// another one, from the evidence in its last heartbeat, for as long as the
+// soak lasts and a little more; then the soak fails rather than go on
+// unwatched. Nothing waits on its cancellation: it only reads.
 func guardOptions(ctx workflow.Context, soak time.Duration, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: soak + time.Minute,
-		HeartbeatTimeout:    heartbeatTimeout,
-		RetryPolicy:         retry(0),
-		Summary:             summary,
+		StartToCloseTimeout:    soak + time.Minute,
+		ScheduleToCloseTimeout: soak + 10*time.Minute,
+		HeartbeatTimeout:       heartbeatTimeout,
+		RetryPolicy:            retry(0),
+		Summary:                summary,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 func TestPreflightRefusalChangesNothing(t *testing.T) {
@@ -98,7 +99,7 @@ func TestDecommissionKnowsWhenTheColorWentOff(t *testing.T) {
 	t.Run("green after a rollback", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
-		h.w.guard = providers.Fail
+		h.w.guard = verdict.Fail
 		st := h.run(testRelease())
 		back := st.Rollback[0]
 		if off := h.w.off[providers.Green]; off.Before(back.Started) || off.After(back.Ended) {

@@ -20,6 +20,7 @@ import (
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // world stands in for the providers: it records every activity call as a label
@@ -30,8 +31,14 @@ type world struct {
 	calls   []string
 	failOn  string
 	hangOn  string
-	verdict providers.Result
-	guard   providers.Result
+	verdict verdict.Result
+	guard   verdict.Result
+	// underpowered makes an Inconclusive guard verdict one that is only short
+	// of traffic, and gap one that names a gap in the guard's watch.
+	underpowered bool
+	gap          bool
+	// guardIn is what the last Guard call got.
+	guardIn activities.GuardInput
 	// unhang lets a hanging call finish normally once closed.
 	unhang chan struct{}
 	// cancels carries the test environment's cancellations to a blocked call at
@@ -118,22 +125,43 @@ func (w *world) register(env *testsuite.TestWorkflowEnvironment) {
 	reg(activities.SetWeightName, func(ctx context.Context, in activities.WeightInput) (int, error) {
 		return in.Green, w.enter(ctx, fmt.Sprintf("SetWeight:%d", in.Green))
 	})
-	reg(activities.GuardName, func(ctx context.Context, in activities.GuardInput) (providers.Verdict, error) {
+	reg(activities.GuardName, func(ctx context.Context, in activities.GuardInput) (verdict.Verdict, error) {
 		if err := w.enter(ctx, "Guard"); err != nil {
-			return providers.Verdict{}, err
+			return verdict.Verdict{}, err
 		}
-		if w.guard != "" && w.guard != providers.Pass {
-			return providers.Verdict{Result: w.guard, Summary: "error rate 5% above 1%"}, nil
+		w.mu.Lock()
+		w.guardIn = in
+		w.mu.Unlock()
+		n := int(in.Duration.D() / in.Interval.D())
+		switch {
+		case w.guard == verdict.Inconclusive && w.gap:
+			return verdict.Verdict{Result: w.guard, Summary: "the guard did not watch green all the time", Judged: n - 4, Intervals: n,
+				Notes: []string{"missed 4 intervals from 12:00:01 to 12:00:05"}}, nil
+		case w.guard == verdict.Inconclusive:
+			return verdict.Verdict{Result: w.guard, Summary: "error rate: not enough traffic to see a +0.40 points change", Underpowered: w.underpowered,
+				Judged: n, Intervals: n}, nil
+		case w.guard != "" && w.guard != verdict.Pass:
+			return verdict.Verdict{Result: w.guard, Summary: "error rate 5% above 1%"}, nil
+		case in.Duration == 0:
+			// A guard of a release recorded before the sequential judge
+			// watches until the soak's timer cancels it.
+			return verdict.Verdict{}, w.block(ctx, nil)
 		}
-		// A healthy guard watches until the soak ends.
-		return providers.Verdict{}, w.block(ctx, nil)
+		// A healthy guard watches until the soak ends (a fraction of a second
+		// here, so that tests can act during the soak), then passes it.
+		soakOver := make(chan struct{})
+		time.AfterFunc(200*time.Millisecond, func() { close(soakOver) })
+		if err := w.block(ctx, soakOver); err != nil {
+			return verdict.Verdict{}, err
+		}
+		return verdict.Verdict{Result: verdict.Pass, Summary: "green is within every margin", Judged: n, Intervals: n}, nil
 	})
-	reg(activities.CompareName, func(ctx context.Context, in activities.CompareInput) (providers.Verdict, error) {
+	reg(activities.CompareName, func(ctx context.Context, in activities.CompareInput) (verdict.Verdict, error) {
 		v := w.verdict
 		if v == "" {
-			v = providers.Pass
+			v = verdict.Pass
 		}
-		return providers.Verdict{Result: v, Metrics: []providers.Metric{{Name: "error-rate", Result: v, Values: []providers.Value{{Name: "green", Value: 0.01}}}}}, w.enter(ctx, "Compare")
+		return verdict.Verdict{Result: v, Metrics: []verdict.Metric{{Name: "error-rate", Result: v, Values: []verdict.Value{{Name: "green", Value: 0.01}}}}}, w.enter(ctx, "Compare")
 	})
 	reg(activities.DecommissionName, func(ctx context.Context, in activities.DecommissionInput) error {
 		w.mu.Lock()
@@ -490,7 +518,7 @@ func TestPermanentFailureAtEveryStepCompensates(t *testing.T) {
 func TestGuardBreachRollsBack(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.w.guard = providers.Fail
+	h.w.guard = verdict.Fail
 	st := h.run(testRelease())
 	if st.Outcome != OutcomeRolledBack || !strings.Contains(st.Reason, "soak guard failed") {
 		t.Fatalf("outcome = %s (%s), want rolled back by the guard", st.Outcome, st.Reason)
@@ -498,15 +526,94 @@ func TestGuardBreachRollsBack(t *testing.T) {
 	if got, want := h.w.after("Guard"), undoCalls(true); !slices.Equal(got, want) {
 		t.Errorf("calls after the guard = %v, want %v", got, want)
 	}
-	if st.LastVerdict == nil || st.LastVerdict.Result != providers.Fail {
+	if st.LastVerdict == nil || st.LastVerdict.Result != verdict.Fail {
 		t.Errorf("last verdict = %+v, want the guard's Fail", st.LastVerdict)
 	}
+}
+
+func TestGuardGetsTheSoak(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	rel := testRelease()
+	rel.Plan[stepSoak-1].Soak.Extend = durationOf(time.Minute)
+	h.approveAtGate()
+	st := h.run(rel)
+	if st.Outcome != OutcomePromoted {
+		t.Fatalf("outcome = %s (%s), want promoted", st.Outcome, st.Reason)
+	}
+	in := h.w.guardIn
+	if in.Duration.D() != time.Second || in.Extend.D() != time.Minute || in.Start.IsZero() {
+		t.Errorf("guard input = %+v, want the soak's duration, extension and start", in)
+	}
+	if d := st.Steps[stepSoak-1].Detail; !strings.Contains(d, "guard judged 1 of 1 intervals; Pass") {
+		t.Errorf("soak step detail = %q, want the guard's coverage and verdict", d)
+	}
+}
+
+func TestInconclusiveSoak(t *testing.T) {
+	t.Parallel()
+	soakWith := func(onInconclusive string) spec.Release {
+		rel := testRelease()
+		rel.Plan[stepSoak-1].Soak.OnInconclusive = onInconclusive
+		return rel
+	}
+	t.Run("too little traffic with continue goes on", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.w.guard, h.w.underpowered = verdict.Inconclusive, true
+		h.approveAtGate()
+		st := h.run(soakWith(spec.ActionContinue))
+		if st.Outcome != OutcomePromoted {
+			t.Fatalf("outcome = %s (%s), want promoted", st.Outcome, st.Reason)
+		}
+		if d := st.Steps[stepSoak-1].Detail; !strings.Contains(d, "not enough traffic") || !strings.Contains(d, "continuing as the plan says") {
+			t.Errorf("soak step detail = %q, want the reason and that it continued", d)
+		}
+	})
+	t.Run("a gap with continue still waits for a person", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.w.guard, h.w.gap = verdict.Inconclusive, true
+		var seen Status
+		h.when(waitingFor("a decision on an inconclusive soak guard"), func() {
+			seen = h.status()
+			h.update(UpdateAbort, Decision{By: "carol", Reason: "guard was blind"})
+		})
+		st := h.run(soakWith(spec.ActionContinue))
+		if st.Outcome != OutcomeAborted {
+			t.Fatalf("outcome = %s (%s), want aborted by the person", st.Outcome, st.Reason)
+		}
+		if seen.Weights.Green != 10 {
+			t.Errorf("while waiting: %s, want held at 10%% green", seen.Weights)
+		}
+	})
+	t.Run("too little traffic without continue waits for a person", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.w.guard, h.w.underpowered = verdict.Inconclusive, true
+		h.when(waitingFor("a decision on an inconclusive soak guard"), func() {
+			h.update(UpdateApprove, Decision{By: "carol", Reason: "enough"})
+			h.approveAtGate()
+		})
+		if st := h.run(testRelease()); st.Outcome != OutcomePromoted {
+			t.Fatalf("outcome = %s (%s), want promoted after the person approved", st.Outcome, st.Reason)
+		}
+	})
+	t.Run("rollback rolls back", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		h.w.guard, h.w.underpowered = verdict.Inconclusive, true
+		st := h.run(soakWith(spec.ActionRollback))
+		if st.Outcome != OutcomeRolledBack || !strings.Contains(st.Reason, "soak guard inconclusive") {
+			t.Fatalf("outcome = %s (%s), want rolled back", st.Outcome, st.Reason)
+		}
+	})
 }
 
 func TestFailedComparisonRollsBackWithItsNumbers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.w.verdict = providers.Fail
+	h.w.verdict = verdict.Fail
 	st := h.run(testRelease())
 	if st.Outcome != OutcomeRolledBack || !strings.Contains(st.Reason, "analysis failed: ") {
 		t.Fatalf("outcome = %s (%s), want rolled back by the analysis", st.Outcome, st.Reason)
@@ -521,7 +628,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 	t.Run("approve goes on", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
-		h.w.verdict = providers.Inconclusive
+		h.w.verdict = verdict.Inconclusive
 		var seen Status
 		h.when(waitingFor("a decision on an inconclusive analysis"), func() {
 			seen = h.status()
@@ -539,7 +646,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 	t.Run("abort rolls back", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
-		h.w.verdict = providers.Inconclusive
+		h.w.verdict = verdict.Inconclusive
 		h.when(waitingFor("a decision on an inconclusive analysis"), func() {
 			h.update(UpdateAbort, Decision{By: "carol", Reason: "no data"})
 		})
@@ -551,7 +658,7 @@ func TestInconclusiveComparisonWaitsForAPerson(t *testing.T) {
 	t.Run("spec says rollback", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
-		h.w.verdict = providers.Inconclusive
+		h.w.verdict = verdict.Inconclusive
 		rel := testRelease()
 		rel.Plan[stepAnalysis-1].Analysis.OnInconclusive = spec.ActionRollback
 		st := h.run(rel)

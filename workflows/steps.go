@@ -10,6 +10,7 @@ import (
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // errRollback is a step's decision that the release must roll back: a failed
@@ -149,10 +150,64 @@ func (r *release) off(c providers.Color) time.Time {
 	return r.greenOff
 }
 
-// soak holds the weights for the soak's duration while the guard checks green
-// every interval. The timer is the durable part: a worker dying mid-soak loses
-// nothing, and the guard is retried on another worker.
+// sequentialJudge is the workflow change from which the guard ends a soak by
+// itself (so that it can extend the soak for power and report how many
+// intervals it judged) and a comparison can stop as soon as it is decided.
+// Releases recorded before it keep the timed soak of soakTimed.
+const sequentialJudge = "sequential-judge"
+
+func (r *release) judgeVersion(ctx workflow.Context) workflow.Version {
+	return workflow.GetVersion(ctx, sequentialJudge, workflow.DefaultVersion, 1)
+}
+
+// soak holds the weights while the guard judges green every interval. The
+// guard returns at once when green fails, and otherwise at the end of the
+// soak with its verdict for the whole soak; a worker dying mid-soak loses
+// nothing: the guard is retried on another worker and goes on from the
+// evidence in its last heartbeat.
 func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, error) {
+	if r.judgeVersion(ctx) == workflow.DefaultVersion {
+		return r.soakTimed(ctx, s)
+	}
+	d, ext := s.Duration.D(), s.Extend.D()
+	summary := fmt.Sprintf("guard green every %s for %s at %d%% green", s.Interval, d, r.st.Weights.Green)
+	var v verdict.Verdict
+	err := workflow.ExecuteActivity(guardOptions(ctx, d+ext, summary), activities.GuardName, activities.GuardInput{
+		StepInput: activities.StepInput{Ref: r.ref, Provider: r.in.Release.Providers.Analysis},
+		Interval:  s.Interval,
+		Start:     workflow.Now(ctx),
+		Duration:  s.Duration,
+		Extend:    s.Extend,
+	}).Get(ctx, &v)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stepResult{}, err
+		}
+		return stepResult{}, errRollback{"soak guard could not watch green: " + errorText(err)}
+	}
+	r.st.LastVerdict = &v
+	r.publish(ctx)
+	r.enterVerdict(ctx, "soak guard", v)
+	detail := fmt.Sprintf("%s: %s", v.Result, brief(v))
+	if v.Intervals > 0 {
+		detail = fmt.Sprintf("guard judged %d of %d intervals; %s", v.Judged, v.Intervals, detail)
+	}
+	onInconclusive := s.OnInconclusive
+	if onInconclusive == spec.ActionContinue {
+		if v.Result == verdict.Inconclusive && v.Underpowered {
+			return stepResult{detail: detail + "; continuing as the plan says"}, nil
+		}
+		// A gap in the guard's watch or data it could not use is not a lack
+		// of traffic: a person decides.
+		onInconclusive = spec.ActionPause
+	}
+	return stepResult{detail: detail}, r.judge(ctx, "soak guard", v, onInconclusive)
+}
+
+// soakTimed is the soak of releases recorded before sequentialJudge: a durable
+// timer holds the weights while the guard checks green every interval, and
+// the guard is cancelled when the timer fires.
+func (r *release) soakTimed(ctx workflow.Context, s *spec.SoakStep) (stepResult, error) {
 	d := s.Duration.D()
 	guardCtx, stopGuard := workflow.WithCancel(ctx)
 	defer stopGuard()
@@ -173,7 +228,7 @@ func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, erro
 		res.detail = "guard saw no breach"
 	})
 	sel.AddFuture(guard, func(f workflow.Future) {
-		var v providers.Verdict
+		var v verdict.Verdict
 		if gerr := f.Get(ctx, &v); gerr != nil {
 			err = gerr
 			if ctx.Err() == nil {
@@ -192,12 +247,19 @@ func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, erro
 
 // analyze compares blue and green and acts on the verdict.
 func (r *release) analyze(ctx workflow.Context, s *spec.AnalysisStep) (stepResult, error) {
-	var v providers.Verdict
-	opts := stepOptions(ctx, s.Window.D()+2*time.Minute, fmt.Sprintf("compare blue vs green over %s", s.Window))
-	err := workflow.ExecuteActivity(opts, activities.CompareName, activities.CompareInput{
+	var v verdict.Verdict
+	in := activities.CompareInput{
 		StepInput: activities.StepInput{Ref: r.ref, Provider: r.in.Release.Providers.Analysis},
 		Window:    s.Window,
-	}).Get(ctx, &v)
+	}
+	timeout := s.Window.D() + 2*time.Minute
+	if r.judgeVersion(ctx) != workflow.DefaultVersion {
+		in.Start, in.EarlyStop = workflow.Now(ctx), s.EarlyStop
+		// Sources whose data arrive late (CloudWatch) read on after the window.
+		timeout = s.Window.D() + 5*time.Minute
+	}
+	opts := stepOptions(ctx, timeout, fmt.Sprintf("compare blue vs green over %s", s.Window))
+	err := workflow.ExecuteActivity(opts, activities.CompareName, in).Get(ctx, &v)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -212,11 +274,11 @@ func (r *release) analyze(ctx workflow.Context, s *spec.AnalysisStep) (stepResul
 
 // judge acts on a verdict: Pass goes on, Fail rolls back, Inconclusive rolls
 // back or holds for a person, as the spec says. Nothing passes on missing data.
-func (r *release) judge(ctx workflow.Context, what string, v providers.Verdict, onInconclusive string) error {
+func (r *release) judge(ctx workflow.Context, what string, v verdict.Verdict, onInconclusive string) error {
 	switch v.Result {
-	case providers.Pass:
+	case verdict.Pass:
 		return nil
-	case providers.Inconclusive:
+	case verdict.Inconclusive:
 		if onInconclusive == spec.ActionRollback {
 			return errRollback{what + " inconclusive: " + brief(v)}
 		}
@@ -229,7 +291,7 @@ func (r *release) judge(ctx workflow.Context, what string, v providers.Verdict, 
 }
 
 // brief is a verdict's summary, or the whole verdict when it has none.
-func brief(v providers.Verdict) string {
+func brief(v verdict.Verdict) string {
 	if v.Summary == "" {
 		return v.String()
 	}

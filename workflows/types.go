@@ -9,6 +9,7 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // WorkflowName is the release workflow's registered name.
@@ -117,24 +118,24 @@ func (s StepRecord) Duration(now time.Time) time.Duration {
 
 // Status is what the status query returns and the workflow's result.
 type Status struct {
-	App             string             `json:"app"`
-	Version         string             `json:"version"`
-	PreviousVersion string             `json:"previousVersion,omitempty"`
-	StartedBy       string             `json:"startedBy,omitempty"`
-	StartedAt       time.Time          `json:"startedAt"`
-	EndedAt         time.Time          `json:"endedAt,omitzero"`
-	Stage           string             `json:"stage"`
-	Step            int                `json:"step"`
-	Weights         Weights            `json:"weights"`
-	Paused          bool               `json:"paused,omitempty"`
-	Waiting         string             `json:"waiting,omitempty"`
-	Green           *providers.Pool    `json:"green,omitempty"`
-	LastVerdict     *providers.Verdict `json:"lastVerdict,omitempty"`
-	Decisions       []DecisionRecord   `json:"decisions,omitempty"`
-	Steps           []StepRecord       `json:"steps"`
-	Rollback        []StepRecord       `json:"rollback,omitempty"`
-	Outcome         string             `json:"outcome"`
-	Reason          string             `json:"reason,omitempty"`
+	App             string           `json:"app"`
+	Version         string           `json:"version"`
+	PreviousVersion string           `json:"previousVersion,omitempty"`
+	StartedBy       string           `json:"startedBy,omitempty"`
+	StartedAt       time.Time        `json:"startedAt"`
+	EndedAt         time.Time        `json:"endedAt,omitzero"`
+	Stage           string           `json:"stage"`
+	Step            int              `json:"step"`
+	Weights         Weights          `json:"weights"`
+	Paused          bool             `json:"paused,omitempty"`
+	Waiting         string           `json:"waiting,omitempty"`
+	Green           *providers.Pool  `json:"green,omitempty"`
+	LastVerdict     *verdict.Verdict `json:"lastVerdict,omitempty"`
+	Decisions       []DecisionRecord `json:"decisions,omitempty"`
+	Steps           []StepRecord     `json:"steps"`
+	Rollback        []StepRecord     `json:"rollback,omitempty"`
+	Outcome         string           `json:"outcome"`
+	Reason          string           `json:"reason,omitempty"`
 }
 
 // LastApproval returns the most recent approve, or nil.

@@ -11,6 +11,7 @@ import (
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Search attributes that operators filter releases by in the Temporal UI and in
@@ -112,7 +113,7 @@ func (r *release) details(now time.Time) string {
 	return b.String()
 }
 
-func writeMetrics(b *strings.Builder, ms []providers.Metric) {
+func writeMetrics(b *strings.Builder, ms []verdict.Metric) {
 	if len(ms) == 0 {
 		return
 	}
@@ -120,7 +121,7 @@ func writeMetrics(b *strings.Builder, ms []providers.Metric) {
 	for _, m := range ms {
 		var nums []string
 		for _, v := range m.Values {
-			nums = append(nums, v.Name+"="+providers.FormatValue(v.Value))
+			nums = append(nums, v.Name+"="+verdict.FormatValue(v.Value))
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |\n", m.Name, m.Result, strings.Join(nums, ", "))
 	}

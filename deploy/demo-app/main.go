@@ -12,6 +12,19 @@
 //	               ok: a version that goes bad under traffic and that only a
 //	               metrics judge catches
 //	LATENCY        a Go duration added to each request to /
+//	LATENCY_JITTER a Go duration (default 0): each request to / waits a
+//	               uniformly random extra in [0, LATENCY_JITTER) on top of
+//	               LATENCY (or SLOW_LATENCY), so that latencies spread as real
+//	               ones do instead of all being the same
+//	SLOW_RATE      0..1: that share of requests to / wait SLOW_LATENCY instead
+//	               of LATENCY, counted like ERROR_RATE (on its own counter):
+//	               request n (from 0) is slow when
+//	               floor((n+1)*rate) > floor(n*rate), so 0.05 slows every 20th
+//	SLOW_LATENCY   a Go duration, required when SLOW_RATE is above 0: what a
+//	               slow request waits instead of LATENCY
+//	SLOW_AFTER     a Go duration (default 0): SLOW_RATE applies only once this
+//	               long has passed since it started listening: a version that
+//	               slows down under traffic, for a latency judge to catch
 //	FAIL_AFTER     a Go duration: once this long has passed since it started
 //	               listening, / answers 500 and /healthz answers 503
 //	STARTUP_DELAY  a Go duration to wait before listening (a slow provision)
@@ -36,6 +49,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -54,18 +68,26 @@ const shutdownTimeout = 10 * time.Second
 
 // config is the service's behaviour, read from the environment by parseConfig.
 type config struct {
-	Host         string
-	Port         string
-	Version      string
-	ErrorRate    float64
-	Latency      time.Duration
-	FailAfter    time.Duration // 0 = never fail
-	ErrorAfter   time.Duration // ERROR_RATE applies from then on
-	StartupDelay time.Duration
+	Host          string
+	Port          string
+	Version       string
+	ErrorRate     float64
+	Latency       time.Duration
+	LatencyJitter time.Duration // a random extra in [0, LatencyJitter) on each request to /
+	SlowRate      float64
+	SlowLatency   time.Duration // instead of Latency for the SlowRate share
+	SlowAfter     time.Duration // SLOW_RATE applies from then on
+	FailAfter     time.Duration // 0 = never fail
+	ErrorAfter    time.Duration // ERROR_RATE applies from then on
+	StartupDelay  time.Duration
 
 	// now is the clock (nil = time.Now); tests inject their own to move
 	// past FAIL_AFTER without waiting.
 	now func() time.Time
+	// wait waits d for a request to / and reports false if ctx ended first
+	// (nil = a timer); tests inject their own to see the waits without
+	// sleeping.
+	wait func(ctx context.Context, d time.Duration) bool
 }
 
 // configError is a bad or missing environment variable.
@@ -96,18 +118,31 @@ func parseConfig(getenv func(string) string) (config, error) {
 	if p, err := strconv.Atoi(cfg.Port); err != nil || p < 1 || p > 65535 {
 		return config{}, &configError{"PORT", fmt.Sprintf("must be a port number 1-65535, got %q", cfg.Port)}
 	}
-	if s := getenv("ERROR_RATE"); s != "" {
-		r, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(r) || r < 0 || r > 1 {
-			return config{}, &configError{"ERROR_RATE", fmt.Sprintf("must be a number from 0 to 1, got %q", s)}
+	for _, r := range []struct {
+		name string
+		dst  *float64
+	}{
+		{"ERROR_RATE", &cfg.ErrorRate},
+		{"SLOW_RATE", &cfg.SlowRate},
+	} {
+		s := getenv(r.name)
+		if s == "" {
+			continue
 		}
-		cfg.ErrorRate = r
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) || v < 0 || v > 1 {
+			return config{}, &configError{r.name, fmt.Sprintf("must be a number from 0 to 1, got %q", s)}
+		}
+		*r.dst = v
 	}
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
 	}{
 		{"LATENCY", &cfg.Latency},
+		{"LATENCY_JITTER", &cfg.LatencyJitter},
+		{"SLOW_LATENCY", &cfg.SlowLatency},
+		{"SLOW_AFTER", &cfg.SlowAfter},
 		{"FAIL_AFTER", &cfg.FailAfter},
 		{"ERROR_AFTER", &cfg.ErrorAfter},
 		{"STARTUP_DELAY", &cfg.StartupDelay},
@@ -122,6 +157,9 @@ func parseConfig(getenv func(string) string) (config, error) {
 		}
 		*d.dst = v
 	}
+	if cfg.SlowRate > 0 && getenv("SLOW_LATENCY") == "" {
+		return config{}, &configError{"SLOW_LATENCY", "is required when SLOW_RATE is above 0 (what a slow request waits, such as 2s)"}
+	}
 	return cfg, nil
 }
 
@@ -131,6 +169,7 @@ type server struct {
 	now      func() time.Time
 	started  time.Time
 	served   atomic.Uint64 // requests to / that reached the error-rate counter
+	slowed   atomic.Uint64 // requests to / that reached the slow-rate counter
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
 	duration prometheus.Histogram
@@ -142,6 +181,9 @@ func newServer(cfg config) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.cfg.wait == nil {
+		s.cfg.wait = wait
+	}
 	s.started = s.now()
 
 	reg := prometheus.NewRegistry()
@@ -151,7 +193,7 @@ func newServer(cfg config) http.Handler {
 	}, []string{"code"})
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "demo_request_duration_seconds",
-		Help:    "Time to answer a request to /, LATENCY included.",
+		Help:    "Time to answer a request to /, LATENCY (or SLOW_LATENCY) and LATENCY_JITTER included.",
 		Buckets: prometheus.DefBuckets,
 	})
 	reg.MustRegister(s.requests, s.duration)
@@ -183,16 +225,48 @@ func (s *server) failNext() bool {
 	return math.Floor((n+1)*s.cfg.ErrorRate) > math.Floor(n*s.cfg.ErrorRate)
 }
 
+// slowNext advances the slow-rate counter and reports whether this request is
+// one of the SLOW_RATE share that waits SLOW_LATENCY.
+func (s *server) slowNext() bool {
+	if s.cfg.SlowRate <= 0 || s.now().Sub(s.started) < s.cfg.SlowAfter {
+		return false
+	}
+	n := float64(s.slowed.Add(1) - 1)
+	return math.Floor((n+1)*s.cfg.SlowRate) > math.Floor(n*s.cfg.SlowRate)
+}
+
+// delay is how long the next request to / waits: LATENCY, or SLOW_LATENCY for
+// the SLOW_RATE share, plus a uniformly random extra in [0, LATENCY_JITTER).
+func (s *server) delay() time.Duration {
+	d := s.cfg.Latency
+	if s.slowNext() {
+		d = s.cfg.SlowLatency
+	}
+	if s.cfg.LatencyJitter > 0 {
+		d += time.Duration(rand.Int64N(int64(s.cfg.LatencyJitter)))
+	}
+	return d
+}
+
+// wait is the real config.wait: a timer that gives up when ctx ends.
+func wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (s *server) root(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done(): // the client left: nobody to answer
-			t.Stop()
-			return
-		}
+	if !s.cfg.wait(r.Context(), s.delay()) {
+		return // the client left: nobody to answer
 	}
 	body := map[string]string{"version": s.cfg.Version, "instance": s.cfg.Port}
 	code := http.StatusOK
@@ -276,7 +350,8 @@ func realMain(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		return 1
 	}
 	logger.Info("demo-app listening", "version", cfg.Version, "port", cfg.Port, "addr", ln.Addr().String(),
-		"error_rate", cfg.ErrorRate, "latency", cfg.Latency, "fail_after", cfg.FailAfter)
+		"error_rate", cfg.ErrorRate, "latency", cfg.Latency, "latency_jitter", cfg.LatencyJitter,
+		"slow_rate", cfg.SlowRate, "slow_latency", cfg.SlowLatency, "fail_after", cfg.FailAfter)
 	if err := serve(ctx, ln, newServer(cfg), logger); err != nil {
 		logger.Error("server stopped", "err", err)
 		return 1

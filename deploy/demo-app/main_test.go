@@ -58,40 +58,67 @@ func get(h http.Handler, path string) *httptest.ResponseRecorder {
 func TestParseConfigDefaults(t *testing.T) {
 	cfg := mustConfig(t)
 	if cfg.Host != "127.0.0.1" || cfg.Port != "8080" || cfg.Version != "dev" || cfg.ErrorRate != 0 ||
-		cfg.Latency != 0 || cfg.FailAfter != 0 || cfg.StartupDelay != 0 {
+		cfg.Latency != 0 || cfg.FailAfter != 0 || cfg.StartupDelay != 0 ||
+		cfg.LatencyJitter != 0 || cfg.SlowRate != 0 || cfg.SlowLatency != 0 || cfg.SlowAfter != 0 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	cfg = mustConfig(t, "HOST", "::1", "VERSION", "2.0.0", "ERROR_RATE", "0.25",
-		"LATENCY", "15ms", "FAIL_AFTER", "1m", "STARTUP_DELAY", "2s")
+		"LATENCY", "15ms", "FAIL_AFTER", "1m", "STARTUP_DELAY", "2s",
+		"LATENCY_JITTER", "5ms", "SLOW_RATE", "0.1", "SLOW_LATENCY", "1.5s", "SLOW_AFTER", "30s")
 	if cfg.Host != "::1" || cfg.Version != "2.0.0" || cfg.ErrorRate != 0.25 || cfg.Latency != 15*time.Millisecond ||
-		cfg.FailAfter != time.Minute || cfg.StartupDelay != 2*time.Second {
+		cfg.FailAfter != time.Minute || cfg.StartupDelay != 2*time.Second ||
+		cfg.LatencyJitter != 5*time.Millisecond || cfg.SlowRate != 0.1 || cfg.SlowLatency != 1500*time.Millisecond ||
+		cfg.SlowAfter != 30*time.Second {
 		t.Fatalf("set: %+v", cfg)
 	}
+	// SLOW_LATENCY is needed only with a SLOW_RATE above 0.
+	mustConfig(t, "SLOW_RATE", "0")
+	mustConfig(t, "SLOW_LATENCY", "1s")
 }
 
 func TestParseConfigErrorsNameTheVariable(t *testing.T) {
+	const (
+		rate     = "must be a number from 0 to 1, got "
+		duration = "must be a non-negative Go duration such as 250ms or 1m, got "
+	)
 	for _, tc := range []struct {
 		variable string
 		env      []string
+		msg      string // in the error
 	}{
-		{"PORT", nil},
-		{"PORT", []string{"PORT", "abc"}},
-		{"PORT", []string{"PORT", "0"}},
-		{"PORT", []string{"PORT", "70000"}},
-		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "2"}},
-		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "-0.1"}},
-		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "NaN"}},
-		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "half"}},
-		{"LATENCY", []string{"PORT", "1", "LATENCY", "abc"}},
-		{"LATENCY", []string{"PORT", "1", "LATENCY", "-1s"}},
-		{"LATENCY", []string{"PORT", "1", "LATENCY", "100"}},
-		{"FAIL_AFTER", []string{"PORT", "1", "FAIL_AFTER", "soon"}},
-		{"STARTUP_DELAY", []string{"PORT", "1", "STARTUP_DELAY", "5 s"}},
+		{"PORT", nil, "is required"},
+		{"PORT", []string{"PORT", "abc"}, `must be a port number 1-65535, got "abc"`},
+		{"PORT", []string{"PORT", "0"}, "1-65535"},
+		{"PORT", []string{"PORT", "70000"}, "1-65535"},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "2"}, rate + `"2"`},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "-0.1"}, rate},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "NaN"}, rate},
+		{"ERROR_RATE", []string{"PORT", "1", "ERROR_RATE", "half"}, rate},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "abc"}, duration + `"abc"`},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "-1s"}, duration},
+		{"LATENCY", []string{"PORT", "1", "LATENCY", "100"}, duration},
+		{"FAIL_AFTER", []string{"PORT", "1", "FAIL_AFTER", "soon"}, duration},
+		{"STARTUP_DELAY", []string{"PORT", "1", "STARTUP_DELAY", "5 s"}, duration},
+		{"SLOW_RATE", []string{"PORT", "1", "SLOW_RATE", "1.5", "SLOW_LATENCY", "1s"}, rate + `"1.5"`},
+		{"SLOW_RATE", []string{"PORT", "1", "SLOW_RATE", "-0.1", "SLOW_LATENCY", "1s"}, rate},
+		{"SLOW_RATE", []string{"PORT", "1", "SLOW_RATE", "NaN", "SLOW_LATENCY", "1s"}, rate},
+		{"SLOW_RATE", []string{"PORT", "1", "SLOW_RATE", "some"}, rate + `"some"`},
+		{"SLOW_LATENCY", []string{"PORT", "1", "SLOW_RATE", "0.1"}, "is required when SLOW_RATE is above 0"},
+		{"SLOW_LATENCY", []string{"PORT", "1", "SLOW_RATE", "0.1", "SLOW_LATENCY", "slow"}, duration + `"slow"`},
+		{"SLOW_LATENCY", []string{"PORT", "1", "SLOW_RATE", "0.1", "SLOW_LATENCY", "-2s"}, duration},
+		{"SLOW_LATENCY", []string{"PORT", "1", "SLOW_RATE", "0.1", "SLOW_LATENCY", "2000"}, duration},
+		{"SLOW_AFTER", []string{"PORT", "1", "SLOW_RATE", "0.1", "SLOW_LATENCY", "1s", "SLOW_AFTER", "later"}, duration + `"later"`},
+		{"SLOW_AFTER", []string{"PORT", "1", "SLOW_AFTER", "-1m"}, duration},
+		{"LATENCY_JITTER", []string{"PORT", "1", "LATENCY_JITTER", "some"}, duration + `"some"`},
+		{"LATENCY_JITTER", []string{"PORT", "1", "LATENCY_JITTER", "-5ms"}, duration},
+		{"LATENCY_JITTER", []string{"PORT", "1", "LATENCY_JITTER", "5"}, duration},
 	} {
 		_, err := parseConfig(env(tc.env...))
 		var ce *configError
 		if !errors.As(err, &ce) || ce.Var != tc.variable || !strings.HasPrefix(err.Error(), tc.variable+": ") {
 			t.Errorf("env %q: got %v, want an error naming %s", tc.env, err, tc.variable)
+		} else if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("env %q: got %q, want it to say %q", tc.env, err, tc.msg)
 		}
 	}
 }
@@ -199,6 +226,176 @@ func TestErrorAfterStartsErrorsButKeepsHealth(t *testing.T) {
 	clock.advance(time.Second)
 	if a, b := get(h, "/").Code, get(h, "/healthz").Code; a != 500 || b != 200 {
 		t.Fatalf("after ERROR_AFTER: / %d, /healthz %d; want 500 and 200", a, b)
+	}
+}
+
+// waits records what requests to / wait, instead of waiting.
+type waits struct {
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+func (w *waits) wait(_ context.Context, d time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ds = append(w.ds, d)
+	return true
+}
+
+// recording returns a server for cfg whose waits are recorded, not waited.
+func recording(cfg config) (http.Handler, *waits) {
+	w := &waits{}
+	cfg.wait = w.wait
+	return newServer(cfg), w
+}
+
+func TestSlowRateIsCountedNotRandom(t *testing.T) {
+	for _, tc := range []struct {
+		rate     string
+		requests int
+		slow     int
+	}{
+		{"0.05", 1000, 50},
+		{"0", 100, 0},
+		{"1", 100, 100},
+		{"0.5", 10, 5},
+		{"0.3", 1000, 300},
+	} {
+		h, w := recording(mustConfig(t, "LATENCY", "10ms", "SLOW_RATE", tc.rate, "SLOW_LATENCY", "2s"))
+		for n := range tc.requests {
+			if code := get(h, "/").Code; code != http.StatusOK {
+				t.Fatalf("rate %s: request %d answered %d", tc.rate, n, code)
+			}
+		}
+		if len(w.ds) != tc.requests {
+			t.Fatalf("rate %s: %d waits for %d requests", tc.rate, len(w.ds), tc.requests)
+		}
+		var slow []int
+		for n, d := range w.ds {
+			switch d {
+			case 2 * time.Second:
+				slow = append(slow, n)
+			case 10 * time.Millisecond:
+			default:
+				t.Fatalf("rate %s: request %d waited %v, want LATENCY=10ms or SLOW_LATENCY=2s", tc.rate, n, d)
+			}
+		}
+		if len(slow) != tc.slow {
+			t.Errorf("rate %s over %d requests: %d slow, want %d", tc.rate, tc.requests, len(slow), tc.slow)
+		}
+		if tc.rate == "0.05" {
+			for i, n := range slow { // every 20th: requests 19, 39, ...
+				if n != 20*i+19 {
+					t.Fatalf("rate 0.05: slow request %d was request %d, want %d", i, n, 20*i+19)
+				}
+			}
+		}
+	}
+}
+
+// SLOW_RATE and ERROR_RATE count on their own: a request can be slow, fail,
+// both or neither.
+func TestSlowRateAndErrorRateAreIndependent(t *testing.T) {
+	h, w := recording(mustConfig(t, "SLOW_RATE", "0.5", "SLOW_LATENCY", "1s", "ERROR_RATE", "0.25"))
+	var codes []int
+	for range 8 {
+		codes = append(codes, get(h, "/").Code)
+	}
+	wantCodes := []int{200, 200, 200, 500, 200, 200, 200, 500}
+	wantWaits := []time.Duration{0, time.Second, 0, time.Second, 0, time.Second, 0, time.Second}
+	for i := range 8 {
+		if codes[i] != wantCodes[i] || w.ds[i] != wantWaits[i] {
+			t.Fatalf("codes %v waits %v, want %v and %v", codes, w.ds, wantCodes, wantWaits)
+		}
+	}
+}
+
+func TestSlowAfterStartsSlowRequests(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := mustConfig(t, "LATENCY", "10ms", "SLOW_RATE", "0.5", "SLOW_LATENCY", "3s", "SLOW_AFTER", "10s")
+	cfg.now = clock.now
+	h, w := recording(cfg)
+	clock.advance(9 * time.Second)
+	for range 3 {
+		get(h, "/")
+	}
+	clock.advance(time.Second)
+	for range 4 {
+		get(h, "/")
+	}
+	// Before SLOW_AFTER nothing is slow and nothing is counted, so the counting
+	// starts then: its requests 1 and 3 are slow.
+	ms, s := 10*time.Millisecond, 3*time.Second
+	want := []time.Duration{ms, ms, ms, ms, s, ms, s}
+	if len(w.ds) != len(want) {
+		t.Fatalf("waits %v, want %v", w.ds, want)
+	}
+	for i := range want {
+		if w.ds[i] != want[i] {
+			t.Fatalf("waits %v, want %v", w.ds, want)
+		}
+	}
+	if code := get(h, "/healthz").Code; code != 200 {
+		t.Fatalf("/healthz %d after SLOW_AFTER", code)
+	}
+}
+
+func TestLatencyJitterBounds(t *testing.T) {
+	const n = 2000
+	for _, tc := range []struct {
+		env  []string
+		base time.Duration // every wait is in [base, base+jitter)
+	}{
+		{[]string{"LATENCY", "10ms", "LATENCY_JITTER", "5ms"}, 10 * time.Millisecond},
+		{[]string{"LATENCY_JITTER", "5ms"}, 0},
+		{[]string{"LATENCY", "10ms", "LATENCY_JITTER", "5ms", "SLOW_RATE", "1", "SLOW_LATENCY", "1s"}, time.Second},
+	} {
+		const jitter = 5 * time.Millisecond
+		h, w := recording(mustConfig(t, tc.env...))
+		for range n {
+			get(h, "/")
+		}
+		lo, hi, sum := w.ds[0], w.ds[0], time.Duration(0)
+		for _, d := range w.ds {
+			if d < tc.base || d >= tc.base+jitter {
+				t.Fatalf("%v: waited %v, want [%v, %v)", tc.env, d, tc.base, tc.base+jitter)
+			}
+			lo, hi, sum = min(lo, d), max(hi, d), sum+d
+		}
+		// Uniform over the whole range: the extremes near its ends, the mean near
+		// its middle (its standard deviation over 2000 waits is 0.03ms).
+		if lo-tc.base > jitter/20 || tc.base+jitter-hi > jitter/20 {
+			t.Errorf("%v: waits from %v to %v, want them to span [%v, %v)", tc.env, lo, hi, tc.base, tc.base+jitter)
+		}
+		if mean := sum / n; mean < tc.base+jitter/2-jitter/20 || mean > tc.base+jitter/2+jitter/20 {
+			t.Errorf("%v: mean wait %v, want about %v", tc.env, mean, tc.base+jitter/2)
+		}
+	}
+	// Without LATENCY_JITTER every wait is exactly LATENCY.
+	h, w := recording(mustConfig(t, "LATENCY", "7ms"))
+	for range 100 {
+		get(h, "/")
+	}
+	for _, d := range w.ds {
+		if d != 7*time.Millisecond {
+			t.Fatalf("no jitter: waited %v, want 7ms", d)
+		}
+	}
+}
+
+func TestWaitStopsWhenTheClientLeaves(t *testing.T) {
+	start := time.Now()
+	if !wait(context.Background(), 20*time.Millisecond) || time.Since(start) < 20*time.Millisecond {
+		t.Fatalf("wait 20ms: returned after %v", time.Since(start))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	start = time.Now()
+	if wait(ctx, time.Minute) {
+		t.Fatal("wait reported done after its context ended")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("wait took %v after its context ended", d)
 	}
 }
 
@@ -312,6 +509,10 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{"ERROR_RATE", []string{"PORT=18080", "ERROR_RATE=2"}},
 		{"LATENCY", []string{"PORT=18080", "LATENCY=abc"}},
+		{"SLOW_RATE", []string{"PORT=18080", "SLOW_RATE=2", "SLOW_LATENCY=1s"}},
+		{"SLOW_LATENCY", []string{"PORT=18080", "SLOW_RATE=0.1"}},
+		{"SLOW_AFTER", []string{"PORT=18080", "SLOW_AFTER=soon"}},
+		{"LATENCY_JITTER", []string{"PORT=18080", "LATENCY_JITTER=-1ms"}},
 		{"PORT", []string{"PORT="}},
 	} {
 		cmd, stderr := child(t, tc.env...)

@@ -1,20 +1,38 @@
-// Package cloudwatch is an analysis provider that reads an Application Load
-// Balancer's per-target-group metrics from Amazon CloudWatch (GetMetricData)
-// and hands them to the judge package, one point per period.
+// Package cloudwatch is an analysis source that reads an Application Load
+// Balancer's per-target-group metrics, and the app's own metrics, from Amazon
+// CloudWatch (GetMetricData), one judge.Step per period. It only reads: the
+// analysis package feeds the steps to the judge, handles gaps and keeps the
+// evidence, the same way for every source.
+//
+// It implements analysis.Stepper rather than reading counters because
+// CloudWatch has no counters to give: it publishes per-period statistics, so a
+// period's Sum is already the step's increment.
+//
+// Latency is read as a histogram, not as CloudWatch's percentiles, because the
+// judge compares distributions and adds steps together, and percentiles of
+// separate periods cannot be added. CloudWatch has no histogram statistic, but
+// its trimmed count with absolute bounds, TC(X:Y), is the number of samples in
+// the period with X < value <= Y: the lower bound is exclusive, the upper one
+// inclusive ("TC(80:500) uses only the values that are between 80 (exclusive)
+// and 500 (inclusive)", "TC(:0.5) uses only the values that equal 0.5 or are
+// lower"; Amazon CloudWatch User Guide, "CloudWatch statistics definitions",
+// section Syntax). That is exactly a bucket (lower, upper] of
+// judge.Histogram, so the buckets are TC(:b0), TC(b0:b1), ..., TC(bn:), the
+// last being the overflow above the last bound (the guide's note that a fixed
+// lower boundary is never included is read to hold for TC(X:) too; it matters
+// only for a sample exactly on the last bound). The bounds are written with
+// strconv's shortest round-trip form, so the number CloudWatch parses is the
+// float64 in Histogram.Bounds, and a sample exactly on a bound is counted in
+// the bucket the judge takes it to be in.
+//
+// A period is read only once a delay has passed after its end, because
+// CloudWatch's newest datapoints arrive late: a half-published period would
+// show too few requests and errors, and be judged as if that were so.
 //
 // Per color it makes one GetMetricData call (more only if CloudWatch pages the
-// answer) with four queries over namespace AWS/ApplicationELB and dimensions
-// LoadBalancer and TargetGroup:
-//
-//	RequestCount              Sum      -> Point.Requests
-//	HTTPCode_Target_5XX_Count Sum      -> Point.Errors (0 where RequestCount has a datapoint and it has none)
-//	TargetResponseTime        Average  -> Point.Latency
-//	TargetResponseTime        p99      -> Point.P99
-//
-// A period without a RequestCount datapoint has NaN requests: no data, never a
-// pass. ALB publishes its metrics once a minute, so a period below 60s (1s, 5s,
-// 10s, 20s, 30s are accepted, for high-resolution metrics) gains nothing for
-// ALB metrics.
+// answer) with all its queries, so that every number of a step comes from the
+// same answer; the colors are separate calls, which keeps each call's query
+// count (2 + buckets + 1 + 2 per app metric) under CloudWatch's 500.
 //
 // Credentials come from the AWS SDK's default chain, never from release.yaml.
 // The IAM policy it needs: cloudwatch:GetMetricData (which takes no resource
@@ -23,21 +41,21 @@ package cloudwatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/cutoverhq/cutover/judge"
 	"github.com/cutoverhq/cutover/providers"
@@ -50,35 +68,30 @@ const Type = "cloudwatch"
 
 // Defaults of the settings.
 const (
-	DefaultPeriod   = 60 * time.Second
-	DefaultLookback = 5 * time.Minute
-	DefaultDelay    = 60 * time.Second
+	DefaultPeriod = 60 * time.Second
+	DefaultDelay  = 60 * time.Second
 )
 
-// defaultWindow is Compare's window when it is given none.
-const defaultWindow = 5 * time.Minute
+// Limits of CloudWatch's GetMetricData (API reference, GetMetricData): at most
+// 500 queries per call, and at most 100,800 datapoints in one answer (more
+// are paged).
+const (
+	maxQueries    = 500
+	maxDatapoints = 100800
+)
 
-// callTimeout bounds one GetMetricData page, the SDK's retries included.
-const callTimeout = 30 * time.Second
-
-// Namespace and metric names of ALB's target group metrics.
 const (
 	namespace    = "AWS/ApplicationELB"
-	metricReqs   = "RequestCount"
-	metricErrs   = "HTTPCode_Target_5XX_Count"
-	metricLat    = "TargetResponseTime"
-	idRequests   = "requests"
-	idErrors     = "errors"
-	idLatency    = "latency"
-	idP99        = "p99"
 	dimLB        = "LoadBalancer"
 	dimTG        = "TargetGroup"
 	maxPeriod    = 24 * time.Hour
-	maxLookback  = 24 * time.Hour
 	maxDelay     = 15 * time.Minute
+	maxDims      = 30 // dimensions per metric
+	maxDecimals  = 10 // digits after the point in a statistic's bound
 	highResHint  = "1s, 5s, 10s, 20s, 30s or a multiple of 60s"
 	lbExample    = "app/<name>/<id>, like app/shop/50dc6c495c0c9188, or the load balancer's ARN"
 	tgExample    = "targetgroup/<name>/<id>, like targetgroup/shop-blue/73e2d6bc24d8a067, or the target group's ARN"
+	callTimeout  = 30 * time.Second // one GetMetricData page, the SDK's retries included
 	maxNextPages = 20
 )
 
@@ -100,20 +113,56 @@ type Settings struct {
 	BlueTargetGroup  string `json:"blueTargetGroup,omitempty"`
 	GreenTargetGroup string `json:"greenTargetGroup,omitempty"`
 	// Period is the length of a step (default 60s): a multiple of 60s, or
-	// 1s, 5s, 10s, 20s or 30s for high-resolution metrics.
+	// 1s, 5s, 10s, 20s or 30s for high-resolution metrics. ALB publishes
+	// once a minute, so a shorter period only helps the app's own
+	// high-resolution metrics.
 	Period spec.Duration `json:"period,omitempty"`
-	// Lookback is how far back Guard reads green's points (default 5m).
-	Lookback spec.Duration `json:"lookback,omitempty"`
-	// Delay is how long Compare waits after the window for CloudWatch to
-	// have the window's last datapoints (default 60s; 0s reads at once).
+	// Delay is how long after a period's end CloudWatch is taken to have all
+	// of the period's datapoints (default 60s, up to 15m): a period is read
+	// only once it has passed, so that a half-published period, whose counts
+	// are too low, is never judged.
 	Delay *spec.Duration `json:"delay,omitempty"`
+	// LatencyBuckets are the upper bounds of TargetResponseTime's histogram
+	// buckets, in seconds, ascending, at most 10 decimals (default
+	// DefaultLatencyBuckets). An explicitly empty list, latencyBuckets: [],
+	// reads no latency and turns the judge's latency off; a judge.latency
+	// block that says how to judge latency is then refused rather than
+	// ignored.
+	LatencyBuckets []float64 `json:"latencyBuckets,omitempty"`
+	// Metrics are the app's own metrics, each judged as its numerator over
+	// its denominator.
+	Metrics []Metric `json:"metrics,omitempty"`
 	// Endpoint overrides the CloudWatch endpoint (tests, LocalStack).
 	Endpoint string `json:"endpoint,omitempty"`
-	// Judge is the judge's configuration.
+	// Judge is the judge's configuration; its metrics come from Metrics.
 	Judge judge.Config `json:"judge,omitzero"`
 }
 
-// Provider is the CloudWatch analysis provider.
+// Metric is one of the app's own metrics: how the judge judges it (name,
+// kind, better, margin, critical) and where CloudWatch has it.
+type Metric struct {
+	judge.MetricConfig
+	// Numerator is the events of a proportion or the sum of a mean.
+	Numerator Query `json:"numerator"`
+	// Denominator is the trials of a proportion or the count of a mean.
+	Denominator Query `json:"denominator"`
+}
+
+// Query is one CloudWatch metric and the statistic read from it per period.
+type Query struct {
+	Namespace  string `json:"namespace"`
+	MetricName string `json:"metricName"`
+	// Dimensions must match the metric's exactly, as CloudWatch requires. A
+	// value may hold {{.Color}} (blue or green) and {{.Version}} (the
+	// color's version: blue's is the release's previous version), for a
+	// metric published per color or per version.
+	Dimensions map[string]string `json:"dimensions,omitempty"`
+	// Stat is Sum (the default) or SampleCount (a count of samples): the
+	// statistics that add up across periods, as the judge's steps do.
+	Stat string `json:"stat,omitempty"`
+}
+
+// Provider is the CloudWatch analysis source.
 type Provider struct {
 	s       Settings
 	cfg     judge.Config
@@ -122,6 +171,12 @@ type Provider struct {
 	lb      string // LoadBalancer dimension
 	blueTG  string // TargetGroup dimensions
 	greenTG string
+	// bounds are the latency buckets' upper bounds; nil when latency is off.
+	bounds []float64
+	// metrics are the app metrics, with their dimensions parsed.
+	metrics []appMetric
+	// maxPeriods is how many periods one call reads: one page's worth.
+	maxPeriods int
 
 	mu     sync.Mutex
 	client *cw.Client
@@ -129,14 +184,46 @@ type Provider struct {
 	// Tests replace these.
 	backoff retry.BackoffDelayer
 	now     func() time.Time
-	sleep   func(ctx context.Context, d time.Duration) error
 }
 
-var _ providers.Analyzer = (*Provider)(nil)
+// appMetric is a Metric ready to query.
+type appMetric struct {
+	name     string
+	num, den appQuery
+}
+
+type appQuery struct {
+	path       string // metrics[i].numerator, for errors
+	namespace  string
+	metricName string
+	stat       string
+	dims       []appDim // sorted by name
+}
+
+type appDim struct {
+	name  string
+	value *template.Template
+	// version: the value depends on {{.Version}}, which blue may not have.
+	version bool
+}
+
+// tmplData is what a dimension's template sees.
+type tmplData struct {
+	Color   string
+	Version string
+}
 
 // New checks the settings and returns a provider. It does no I/O: the AWS
 // configuration and credentials are loaded on first use.
 func New(settings map[string]any) (*Provider, error) {
+	// A duration the decoder refuses would be reported without its setting's name.
+	for _, k := range []string{"period", "delay"} {
+		if v, ok := settings[k].(string); ok {
+			if _, err := spec.ParseDuration(v); err != nil {
+				return nil, providers.BadConfig("%s: %v", k, err)
+			}
+		}
+	}
 	var s Settings
 	if err := providers.DecodeSettings(settings, &s); err != nil {
 		return nil, err
@@ -173,17 +260,8 @@ func New(settings map[string]any) (*Provider, error) {
 		s.Period = spec.Duration(DefaultPeriod)
 	}
 	period := s.Period.D()
-	switch {
-	case period == time.Second, period == 5*time.Second, period == 10*time.Second, period == 20*time.Second, period == 30*time.Second:
-	case period >= time.Minute && period <= maxPeriod && period%time.Minute == 0:
-	default:
+	if !validPeriod(period) {
 		return nil, providers.BadConfig("period: %s must be %s (up to %s)", s.Period, highResHint, maxPeriod)
-	}
-	if s.Lookback == 0 {
-		s.Lookback = spec.Duration(DefaultLookback)
-	}
-	if s.Lookback.D() < period || s.Lookback.D() > maxLookback {
-		return nil, providers.BadConfig("lookback: %s is outside period (%s)..%s", s.Lookback, s.Period, maxLookback)
 	}
 	delay := DefaultDelay
 	if s.Delay != nil {
@@ -198,14 +276,216 @@ func New(settings map[string]any) (*Provider, error) {
 			return nil, providers.BadConfig("endpoint: %q is not an http:// or https:// URL", s.Endpoint)
 		}
 	}
-	cfg := s.Judge.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	bounds, err := latencyBounds(s)
+	if err != nil {
 		return nil, err
+	}
+	metrics, err := appMetrics(s.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := judgeConfig(s, bounds)
+	if err != nil {
+		return nil, err
+	}
+	n := queryCount(bounds, len(metrics))
+	if n > maxQueries {
+		return nil, providers.BadConfig("latencyBuckets and metrics: they need %d queries per GetMetricData call (2 + %d buckets + 2 per metric), CloudWatch takes at most %d; use fewer buckets or metrics",
+			n, len(bounds)+1, maxQueries)
 	}
 	return &Provider{
 		s: s, cfg: cfg, period: period, delay: delay, lb: lb, blueTG: blue, greenTG: green,
-		now: time.Now, sleep: sleep,
+		bounds: bounds, metrics: metrics, maxPeriods: maxDatapoints / n,
+		now: time.Now,
 	}, nil
+}
+
+func validPeriod(d time.Duration) bool {
+	switch {
+	case d == time.Second, d == 5*time.Second, d == 10*time.Second, d == 20*time.Second, d == 30*time.Second:
+		return true
+	case d >= time.Minute && d <= maxPeriod && d%time.Minute == 0:
+		return true
+	}
+	return false
+}
+
+// queryCount is how many queries one color's call holds.
+func queryCount(bounds []float64, metrics int) int {
+	n := 2 + 2*metrics
+	if bounds != nil {
+		n += len(bounds) + 1
+	}
+	return n
+}
+
+// DefaultLatencyBuckets are the bounds used when latencyBuckets is left out: a
+// geometric ladder of 75 bounds from 1ms to 30s, each about 15% above the one
+// before (rounded to three significant digits, so that the statistics stay
+// short). 15% is finer than the judge's smallest default allowed slowdown
+// (20%), so a slowdown worth stopping moves a quantile across a bucket; 1ms to
+// 30s covers what an ALB target answers in (its idle timeout defaults to 60s).
+func DefaultLatencyBuckets() []float64 {
+	const lo, hi, steps = 0.001, 30.0, 74
+	r := math.Pow(hi/lo, 1.0/steps)
+	out := make([]float64, steps+1)
+	for k := range out {
+		out[k], _ = strconv.ParseFloat(strconv.FormatFloat(lo*math.Pow(r, float64(k)), 'g', 3, 64), 64)
+	}
+	return out
+}
+
+// latencyBounds checks latencyBuckets and returns the bounds to read, nil when
+// latency is off.
+func latencyBounds(s Settings) ([]float64, error) {
+	switch {
+	case s.LatencyBuckets == nil && s.Judge.Latency.Off:
+		return nil, nil
+	case s.LatencyBuckets == nil:
+		return DefaultLatencyBuckets(), nil
+	case len(s.LatencyBuckets) == 0:
+		return nil, nil
+	case s.Judge.Latency.Off:
+		return nil, providers.BadConfig("latencyBuckets: is set but judge.latency.off is true; leave one of them out (latencyBuckets: [] alone turns latency off)")
+	}
+	for i, b := range s.LatencyBuckets {
+		switch {
+		case !(b > 0) || math.IsInf(b, 0):
+			return nil, providers.BadConfig("latencyBuckets[%d]: %g must be a number of seconds above 0", i, b)
+		case i > 0 && b <= s.LatencyBuckets[i-1]:
+			return nil, providers.BadConfig("latencyBuckets[%d]: %g is not above latencyBuckets[%d] (%g); bounds must ascend", i, b, i-1, s.LatencyBuckets[i-1])
+		case decimals(b) > maxDecimals:
+			return nil, providers.BadConfig("latencyBuckets[%d]: %s has more than %d decimals, which CloudWatch's statistics do not take", i, bound(b), maxDecimals)
+		}
+	}
+	return s.LatencyBuckets, nil
+}
+
+// bound writes a bucket bound as a statistic takes it: plain decimal, the
+// shortest form that reads back as the same float64.
+func bound(b float64) string { return strconv.FormatFloat(b, 'f', -1, 64) }
+
+func decimals(b float64) int {
+	s := bound(b)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return len(s) - i - 1
+	}
+	return 0
+}
+
+// judgeConfig is the judge's configuration: the judge block, with the app
+// metrics from metrics: and latency off when no latency is read.
+func judgeConfig(s Settings, bounds []float64) (judge.Config, error) {
+	cfg := s.Judge
+	if len(cfg.Metrics) > 0 {
+		return judge.Config{}, providers.BadConfig("judge.metrics: list the app's metrics under metrics:, each with its numerator and denominator")
+	}
+	if bounds == nil && !cfg.Latency.Off {
+		// latencyBuckets: [] turned latency off; a judge.latency block that
+		// says how to judge it is a contradiction to point out, not to drop.
+		l := cfg.Latency
+		var set []string
+		if l.Quantiles != nil {
+			set = append(set, "quantiles")
+		}
+		if l.MaxP99 != 0 {
+			set = append(set, "maxP99")
+		}
+		if l.Critical != nil {
+			set = append(set, "critical")
+		}
+		if len(set) > 0 {
+			return judge.Config{}, providers.BadConfig("latencyBuckets: [] turns latency off, but judge.latency sets %s; leave one of them out", strings.Join(set, ", "))
+		}
+		cfg.Latency.Off = true
+	}
+	for _, m := range s.Metrics {
+		cfg.Metrics = append(cfg.Metrics, m.MetricConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		// The judge names the metrics judge.metrics[i]; here they are metrics[i].
+		return judge.Config{}, providers.BadConfig("%s", strings.ReplaceAll(err.Error(), "judge.metrics[", "metrics["))
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// appMetrics checks the metrics' queries and parses their dimensions.
+func appMetrics(ms []Metric) ([]appMetric, error) {
+	var out []appMetric
+	for i, m := range ms {
+		num, err := appQueryOf(fmt.Sprintf("metrics[%d].numerator", i), m.Numerator)
+		if err != nil {
+			return nil, err
+		}
+		den, err := appQueryOf(fmt.Sprintf("metrics[%d].denominator", i), m.Denominator)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, appMetric{name: m.Name, num: num, den: den})
+	}
+	return out, nil
+}
+
+func appQueryOf(path string, q Query) (appQuery, error) {
+	switch {
+	case q.Namespace == "":
+		return appQuery{}, providers.BadConfig("%s.namespace: is required, like MyApp or AWS/ApplicationELB", path)
+	case q.MetricName == "":
+		return appQuery{}, providers.BadConfig("%s.metricName: is required", path)
+	case strings.Contains(q.Namespace, "{{"):
+		return appQuery{}, providers.BadConfig("%s.namespace: %q: only dimension values take {{.Color}} and {{.Version}}", path, q.Namespace)
+	case strings.Contains(q.MetricName, "{{"):
+		return appQuery{}, providers.BadConfig("%s.metricName: %q: only dimension values take {{.Color}} and {{.Version}}", path, q.MetricName)
+	case len(q.Dimensions) > maxDims:
+		return appQuery{}, providers.BadConfig("%s.dimensions: %d dimensions, CloudWatch metrics have at most %d", path, len(q.Dimensions), maxDims)
+	}
+	aq := appQuery{path: path, namespace: q.Namespace, metricName: q.MetricName, stat: q.Stat}
+	switch q.Stat {
+	case "":
+		aq.stat = "Sum"
+	case "Sum", "SampleCount":
+	default:
+		return appQuery{}, providers.BadConfig("%s.stat: %q must be Sum or SampleCount: the judge adds steps up, and only those add up", path, q.Stat)
+	}
+	for name, v := range q.Dimensions {
+		at := path + ".dimensions." + name
+		if name == "" {
+			return appQuery{}, providers.BadConfig("%s.dimensions: a dimension has no name", path)
+		}
+		t, err := template.New(at).Option("missingkey=error").Parse(v)
+		var v1, v2 string
+		if err == nil {
+			// Executing finds the fields that do not exist, {{.Colour}};
+			// two versions tell whether the value depends on the version.
+			if v1, err = execute(t, tmplData{Color: string(providers.Green), Version: "v1"}); err == nil {
+				v2, err = execute(t, tmplData{Color: string(providers.Green), Version: "v2"})
+			}
+			if err == nil && v1 == "" {
+				err = fmt.Errorf("the value is empty")
+			}
+		}
+		if err != nil {
+			return appQuery{}, providers.BadConfig("%s: %q: %s (a value may use {{.Color}} and {{.Version}})", at, v, oneLine(err))
+		}
+		aq.dims = append(aq.dims, appDim{name: name, value: t, version: v1 != v2})
+	}
+	slices.SortFunc(aq.dims, func(a, b appDim) int { return strings.Compare(a.name, b.name) })
+	return aq, nil
+}
+
+func execute(t *template.Template, data tmplData) (string, error) {
+	var sb strings.Builder
+	err := t.Execute(&sb, data)
+	return sb.String(), err
+}
+
+// oneLine is err's message without the template package's location prefix.
+func oneLine(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "template: ") {
+		msg = msg[i+2:]
+	}
+	return strings.ReplaceAll(msg, "in type cloudwatch.tmplData", "(there are .Color and .Version)")
 }
 
 // dimension reads a LoadBalancer or TargetGroup dimension, given as the
@@ -229,20 +509,6 @@ func dimension(setting, v, arnPrefix string, re *regexp.Regexp, example string) 
 	return v, "", nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // NewBuilder returns the registry entry for the CloudWatch provider.
 func NewBuilder() providers.Builder {
 	return providers.Builder{Type: Type, New: func(s map[string]any) (any, error) { return New(s) }}
@@ -251,7 +517,19 @@ func NewBuilder() providers.Builder {
 // Type names the provider.
 func (p *Provider) Type() string { return Type }
 
-func (p *Provider) source() string { return "cloudwatch " + namespace + " " + p.lb }
+// Where names what the provider reads, for verdicts.
+func (p *Provider) Where() string { return "cloudwatch " + namespace + " " + p.lb }
+
+// Judge is the judge's configuration, with its defaults and the app metrics;
+// latency is off when latencyBuckets is empty.
+func (p *Provider) Judge() judge.Config { return p.cfg }
+
+// Step is the period: CloudWatch's resolution for every query.
+func (p *Provider) Step() time.Duration { return p.period }
+
+// Lag is how long after a period's end it is read (delay): a comparison reads
+// on for that long after its window, so its last periods are judged too.
+func (p *Provider) Lag() time.Duration { return p.delay }
 
 // cloudwatch returns the client, loading the AWS configuration on first use; a
 // failure is not kept, so the next call tries again.
@@ -275,230 +553,4 @@ func (p *Provider) cloudwatch(ctx context.Context) (*cw.Client, error) {
 		}
 	})
 	return p.client, nil
-}
-
-// Guard judges green's points of the last lookback against the absolute limits.
-func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
-	end := p.now()
-	start := end.Add(-p.s.Lookback.D()).Truncate(p.period)
-	green, err := p.points(ctx, providers.Green, start, ceil(end, p.period))
-	if err != nil {
-		return p.unavailable(ctx, err)
-	}
-	return judge.Guard(p.cfg, green), nil
-}
-
-// Compare observes the coming window: it waits until the window is over and
-// CloudWatch has had the delay to publish its last datapoints, then reads both
-// colors' periods that lie inside the window (the periods that overlap it, when
-// the window is shorter than a period) and judges green against blue.
-func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
-	if window <= 0 {
-		window = defaultWindow
-	}
-	start := p.now()
-	end := start.Add(window)
-	qStart, qEnd := ceil(start, p.period), end.Truncate(p.period)
-	if !qEnd.After(qStart) {
-		qStart, qEnd = start.Truncate(p.period), ceil(end, p.period)
-	}
-	wake := end
-	if qEnd.After(wake) {
-		wake = qEnd
-	}
-	if err := p.sleep(ctx, wake.Add(p.delay).Sub(p.now())); err != nil {
-		return providers.Verdict{}, err
-	}
-	type result struct {
-		pts []judge.Point
-		err error
-	}
-	var blue, green result
-	var wg sync.WaitGroup
-	wg.Go(func() { blue.pts, blue.err = p.points(ctx, providers.Blue, qStart, qEnd) })
-	wg.Go(func() { green.pts, green.err = p.points(ctx, providers.Green, qStart, qEnd) })
-	wg.Wait()
-	if err := firstErr(blue.err, green.err); err != nil {
-		return p.unavailable(ctx, err)
-	}
-	return judge.Compare(p.cfg, blue.pts, green.pts), nil
-}
-
-// ceil rounds t up to a multiple of d.
-func ceil(t time.Time, d time.Duration) time.Time {
-	if f := t.Truncate(d); !f.Equal(t) {
-		return f.Add(d)
-	}
-	return t
-}
-
-// unavailable is the verdict for a source that cannot be read, ctx's error when
-// the caller gave up, or a permanent error (configuration, access, a missing
-// resource) as it is.
-func (p *Provider) unavailable(ctx context.Context, err error) (providers.Verdict, error) {
-	if ctx.Err() != nil {
-		return providers.Verdict{}, ctx.Err()
-	}
-	if permanent(err) {
-		return providers.Verdict{}, err
-	}
-	return judge.Unavailable(p.source(), err), nil
-}
-
-func permanent(err error) bool {
-	return errors.Is(err, providers.ErrBadConfig) || errors.Is(err, providers.ErrInvalid) || errors.Is(err, providers.ErrNotFound)
-}
-
-// points reads a color's four series over [start, end) with one GetMetricData
-// call (following NextToken) and assembles them into points.
-func (p *Provider) points(ctx context.Context, c providers.Color, start, end time.Time) ([]judge.Point, error) {
-	tg := p.blueTG
-	if c == providers.Green {
-		tg = p.greenTG
-	}
-	what := fmt.Sprintf("GetMetricData for %s (%s)", c, tg)
-	client, err := p.cloudwatch(ctx)
-	if err != nil {
-		if permanent(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	dims := []types.Dimension{{Name: aws.String(dimLB), Value: aws.String(p.lb)}, {Name: aws.String(dimTG), Value: aws.String(tg)}}
-	period := aws.Int32(int32(p.period / time.Second))
-	q := func(id, metric, stat string) types.MetricDataQuery {
-		return types.MetricDataQuery{
-			Id: aws.String(id),
-			MetricStat: &types.MetricStat{
-				Metric: &types.Metric{Namespace: aws.String(namespace), MetricName: aws.String(metric), Dimensions: dims},
-				Period: period,
-				Stat:   aws.String(stat),
-			},
-			ReturnData: aws.Bool(true),
-		}
-	}
-	in := &cw.GetMetricDataInput{
-		StartTime: aws.Time(start),
-		EndTime:   aws.Time(end),
-		ScanBy:    types.ScanByTimestampAscending,
-		MetricDataQueries: []types.MetricDataQuery{
-			q(idRequests, metricReqs, "Sum"),
-			q(idErrors, metricErrs, "Sum"),
-			q(idLatency, metricLat, "Average"),
-			q(idP99, metricLat, "p99"),
-		},
-	}
-	series := map[string]map[time.Time]float64{}
-	for page := 0; ; page++ {
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		out, err := client.GetMetricData(cctx, in)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, classify(err, what)
-		}
-		for _, res := range out.MetricDataResults {
-			id := aws.ToString(res.Id)
-			switch res.StatusCode {
-			case types.StatusCodeForbidden:
-				return nil, providers.Invalid("%s: query %s: access to the metric is forbidden%s", what, id, messages(res.Messages))
-			case types.StatusCodeInternalError:
-				return nil, fmt.Errorf("%s: query %s: CloudWatch reported an internal error%s", what, id, messages(res.Messages))
-			}
-			if len(res.Timestamps) != len(res.Values) {
-				return nil, fmt.Errorf("%s: query %s returned %d timestamps and %d values", what, id, len(res.Timestamps), len(res.Values))
-			}
-			m := series[id]
-			if m == nil {
-				m = map[time.Time]float64{}
-				series[id] = m
-			}
-			for i, t := range res.Timestamps {
-				m[t.UTC()] = res.Values[i]
-			}
-		}
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		if page >= maxNextPages {
-			return nil, fmt.Errorf("%s: still paging after %d pages", what, page+1)
-		}
-		in.NextToken = out.NextToken
-	}
-	return assemble(series, p.period), nil
-}
-
-func messages(ms []types.MessageData) string {
-	var parts []string
-	for _, m := range ms {
-		parts = append(parts, strings.TrimPrefix(aws.ToString(m.Code)+": "+aws.ToString(m.Value), ": "))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, "; ") + ")"
-}
-
-// assemble turns the series (by query ID, then the period's start) into
-// points ending at the period's end, oldest first. A period without a
-// RequestCount datapoint has NaN requests and NaN errors; one with requests
-// but no 5XX datapoint had no 5XX (ALB publishes no zero counts).
-func assemble(series map[string]map[time.Time]float64, period time.Duration) []judge.Point {
-	nan := math.NaN()
-	var times []time.Time
-	for _, m := range series {
-		for t := range m {
-			if !slices.ContainsFunc(times, t.Equal) {
-				times = append(times, t)
-			}
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	get := func(id string, t time.Time) (float64, bool) {
-		v, ok := series[id][t]
-		return v, ok
-	}
-	out := make([]judge.Point, 0, len(times))
-	for _, t := range times {
-		pt := judge.Point{Time: t.Add(period), Requests: nan, Errors: nan, Latency: nan, P99: nan}
-		if v, ok := get(idRequests, t); ok {
-			pt.Requests = v
-			pt.Errors = 0
-		}
-		if v, ok := get(idErrors, t); ok {
-			pt.Errors = v
-		}
-		if v, ok := get(idLatency, t); ok {
-			pt.Latency = v
-		}
-		if v, ok := get(idP99, t); ok {
-			pt.P99 = v
-		}
-		out = append(out, pt)
-	}
-	return out
-}
-
-// classify gives a CloudWatch error its kind through awsapi.Classify; the
-// SDK's retryer has already retried throttling and 5xx by the time it gets
-// here.
-func classify(err error, what string) error {
-	return awsapi.Classify(err, what, "ResourceNotFound", "ResourceNotFoundException")
-}
-
-// firstErr is the first error of several; a permanent one comes first, since
-// it is what must be fixed.
-func firstErr(errs ...error) error {
-	var found error
-	for _, err := range errs {
-		if err != nil && permanent(err) {
-			return err
-		}
-		if found == nil {
-			found = err
-		}
-	}
-	return found
 }

@@ -5,10 +5,17 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cutoverhq/cutover/analysis"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/providers/cloudwatch"
 	"github.com/cutoverhq/cutover/spec"
 )
+
+// The provider is an analysis source that reads per-period steps.
+var _ interface {
+	analysis.Source
+	analysis.Stepper
+} = (*cloudwatch.Provider)(nil)
 
 func TestRegistered(t *testing.T) {
 	r := builtin.NewRegistry(slog.New(slog.DiscardHandler))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/router"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // The local provider can judge green by the health the router sees: its active
@@ -16,49 +17,49 @@ import (
 
 // Guard fails when any green instance is unhealthy or ejected, and is
 // inconclusive when the router has no green instance at all.
-func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
+func (p *Provider) Guard(ctx context.Context, r providers.Ref) (verdict.Verdict, error) {
 	st, err := p.routerState(ctx)
 	if err != nil {
-		return providers.Verdict{}, err
+		return verdict.Verdict{}, err
 	}
 	m := poolHealth("green health", st.Pools[router.Green])
-	return providers.Verdict{Result: m.Result, Summary: "instance health seen by the router", Metrics: []providers.Metric{m}}, nil
+	return verdict.Verdict{Result: m.Result, Summary: "instance health seen by the router", Metrics: []verdict.Metric{m}}, nil
 }
 
 // Compare judges both pools' health: Pass only when every instance of both is
 // healthy.
-func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
+func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (verdict.Verdict, error) {
 	st, err := p.routerState(ctx)
 	if err != nil {
-		return providers.Verdict{}, err
+		return verdict.Verdict{}, err
 	}
 	green := poolHealth("green health", st.Pools[router.Green])
 	blue := poolHealth("blue health", st.Pools[router.Blue])
-	v := providers.Verdict{Result: green.Result, Metrics: []providers.Metric{blue, green}}
-	if blue.Result != providers.Pass && v.Result == providers.Pass {
-		v.Result = providers.Inconclusive // nothing healthy to compare green with
+	v := verdict.Verdict{Result: green.Result, Metrics: []verdict.Metric{blue, green}}
+	if blue.Result != verdict.Pass && v.Result == verdict.Pass {
+		v.Result = verdict.Inconclusive // nothing healthy to compare green with
 	}
 	v.Summary = "instance health seen by the router"
 	return v, nil
 }
 
-func poolHealth(name string, pool []router.Instance) providers.Metric {
+func poolHealth(name string, pool []router.Instance) verdict.Metric {
 	healthy := 0
 	for _, in := range pool {
 		if in.Healthy && !in.Ejected {
 			healthy++
 		}
 	}
-	m := providers.Metric{Name: name, Critical: true, Values: []providers.Value{
+	m := verdict.Metric{Name: name, Critical: true, Values: []verdict.Value{
 		{Name: "healthy", Value: float64(healthy)}, {Name: "instances", Value: float64(len(pool))},
 	}}
 	switch {
 	case len(pool) == 0:
-		m.Result, m.Reason = providers.Inconclusive, "no instances"
+		m.Result, m.Reason = verdict.Inconclusive, "no instances"
 	case healthy < len(pool):
-		m.Result, m.Reason = providers.Fail, fmt.Sprintf("%d of %d instances healthy", healthy, len(pool))
+		m.Result, m.Reason = verdict.Fail, fmt.Sprintf("%d of %d instances healthy", healthy, len(pool))
 	default:
-		m.Result = providers.Pass
+		m.Result = verdict.Pass
 	}
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/router"
 	"github.com/cutoverhq/cutover/tests/harness"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // fixture is a real router and the demo app's binary: the local provider is
@@ -257,7 +258,7 @@ func TestGuardSeesAKilledInstance(t *testing.T) {
 	if _, err := p.Provision(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := p.Guard(ctx, ref); err != nil || v.Result != providers.Pass {
+	if v, err := p.Guard(ctx, ref); err != nil || v.Result != verdict.Pass {
 		t.Fatalf("guard on a healthy green: %+v, %v", v, err)
 	}
 	pl, _ := p.store.load(f.app, "green")
@@ -267,7 +268,7 @@ func TestGuardSeesAKilledInstance(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		v, err := p.Guard(ctx, ref)
-		if err == nil && v.Result == providers.Fail && strings.Contains(v.String(), "green health Fail healthy=1, instances=2") {
+		if err == nil && v.Result == verdict.Fail && strings.Contains(v.String(), "green health Fail healthy=1, instances=2") {
 			break
 		}
 		if time.Now().After(deadline) {

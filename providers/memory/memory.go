@@ -15,6 +15,7 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Type is the provider's name in release.yaml.
@@ -30,9 +31,9 @@ type Settings struct {
 	// FailOn lists operations that fail permanently, e.g. [validate, "setWeight:50"].
 	FailOn []string `json:"failOn,omitempty"`
 	// Verdict is what compare returns: Pass (default), Fail or Inconclusive.
-	Verdict providers.Result `json:"verdict,omitempty"`
+	Verdict verdict.Result `json:"verdict,omitempty"`
 	// Guard is what a soak guard check returns: Pass (default), Fail or Inconclusive.
-	Guard providers.Result `json:"guard,omitempty"`
+	Guard verdict.Result `json:"guard,omitempty"`
 }
 
 // Store is the state that the memory providers of one worker share.
@@ -70,11 +71,11 @@ func New(store *Store, settings map[string]any) (*Provider, error) {
 			return nil, providers.BadConfig("failOn: %q: write the weight as a number 0..100, like setWeight:50", op)
 		}
 	}
-	for _, r := range []*providers.Result{&s.Verdict, &s.Guard} {
+	for _, r := range []*verdict.Result{&s.Verdict, &s.Guard} {
 		switch *r {
 		case "":
-			*r = providers.Pass
-		case providers.Pass, providers.Fail, providers.Inconclusive:
+			*r = verdict.Pass
+		case verdict.Pass, verdict.Fail, verdict.Inconclusive:
 		default:
 			return nil, providers.BadConfig("verdict and guard are Pass, Fail or Inconclusive, not %q", *r)
 		}
@@ -167,19 +168,19 @@ func (p *Provider) InFlight(ctx context.Context, app string, c providers.Color) 
 }
 
 // Guard returns the configured guard result.
-func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
+func (p *Provider) Guard(ctx context.Context, r providers.Ref) (verdict.Verdict, error) {
 	if err := p.call(ctx, "guard"); err != nil {
-		return providers.Verdict{}, err
+		return verdict.Verdict{}, err
 	}
-	return providers.Verdict{Result: p.s.Guard, Summary: "simulated guard"}, nil
+	return verdict.Verdict{Result: p.s.Guard, Summary: "simulated guard"}, nil
 }
 
 // Compare returns the configured verdict.
-func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
+func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (verdict.Verdict, error) {
 	if err := p.call(ctx, "compare"); err != nil {
-		return providers.Verdict{}, err
+		return verdict.Verdict{}, err
 	}
-	return providers.Verdict{Result: p.s.Verdict, Summary: "simulated comparison over " + window.String()}, nil
+	return verdict.Verdict{Result: p.s.Verdict, Summary: "simulated comparison over " + window.String()}, nil
 }
 
 // Migrate records the phase as applied once.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 var ref = providers.Ref{App: "shop-api", Version: "1.4.0", PreviousVersion: "1.3.2"}
@@ -65,18 +66,18 @@ func TestNewAcceptsGoodSettings(t *testing.T) {
 	tests := []struct {
 		name        string
 		settings    map[string]any
-		wantVerdict providers.Result
-		wantGuard   providers.Result
+		wantVerdict verdict.Result
+		wantGuard   verdict.Result
 		wantDelay   time.Duration
 	}{
-		{"no settings", nil, providers.Pass, providers.Pass, 0},
-		{"empty settings", map[string]any{}, providers.Pass, providers.Pass, 0},
+		{"no settings", nil, verdict.Pass, verdict.Pass, 0},
+		{"empty settings", map[string]any{}, verdict.Pass, verdict.Pass, 0},
 		{"everything", map[string]any{
 			"delay":   "250ms",
 			"failOn":  []any{"provision", "validate", "decommission", "setWeight", "setWeight:50", "guard", "compare", "migrate", "notify"},
 			"verdict": "Inconclusive",
 			"guard":   "Fail",
-		}, providers.Inconclusive, providers.Fail, 250 * time.Millisecond},
+		}, verdict.Inconclusive, verdict.Fail, 250 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,14 +383,14 @@ func TestCompareAndGuardVerdicts(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		settings    map[string]any
-		wantCompare providers.Result
-		wantGuard   providers.Result
+		wantCompare verdict.Result
+		wantGuard   verdict.Result
 	}{
-		{nil, providers.Pass, providers.Pass},
-		{map[string]any{"verdict": "Fail"}, providers.Fail, providers.Pass},
-		{map[string]any{"verdict": "Inconclusive"}, providers.Inconclusive, providers.Pass},
-		{map[string]any{"guard": "Fail"}, providers.Pass, providers.Fail},
-		{map[string]any{"verdict": "Pass", "guard": "Inconclusive"}, providers.Pass, providers.Inconclusive},
+		{nil, verdict.Pass, verdict.Pass},
+		{map[string]any{"verdict": "Fail"}, verdict.Fail, verdict.Pass},
+		{map[string]any{"verdict": "Inconclusive"}, verdict.Inconclusive, verdict.Pass},
+		{map[string]any{"guard": "Fail"}, verdict.Pass, verdict.Fail},
+		{map[string]any{"verdict": "Pass", "guard": "Inconclusive"}, verdict.Pass, verdict.Inconclusive},
 	}
 	for _, tt := range tests {
 		p := newProvider(t, tt.settings)

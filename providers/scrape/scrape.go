@@ -1,27 +1,35 @@
 // Package scrape is an analysis provider that reads a target's Prometheus text
-// /metrics directly, without a Prometheus server: the local demo's default,
-// pointed at Cutover's router admin /metrics. It keeps the snapshots it scrapes,
-// turns the differences between consecutive ones into per-step points, and hands
-// them to the judge package.
+// /metrics page directly, without a Prometheus server, so that a release can be
+// judged with nothing but the app and Cutover's router running: it is the local
+// demo's default, pointed at the router's admin /metrics.
 //
-// A snapshot holds, per series, the request counter and the latency
-// histogram (sum, count and cumulative buckets). The difference between two
-// snapshots is taken per series, as Prometheus does: a counter that went down
-// was reset and counts from zero; a series absent from the earlier snapshot
-// counts as zero there (so a new instance's first requests are not lost, which
-// PromQL's increase() would miss).
+// It only reads. Each Snapshot is one scrape: every relevant counter's
+// cumulative value as the page shows it at that moment. Differences, counter
+// resets, gaps and quantiles are the analysis package's work, done the same way
+// for every source, so that a reset or a missed scrape is handled and named once
+// and the evidence survives a worker restart; a provider that kept its own
+// history would lose it with the worker.
+//
+// Series are named the way Prometheus names them, name{label="value",...}, so
+// that a reset the analysis reports points at a line a person can find on the
+// page. Latency histograms are handed over bucket by bucket, +Inf included even
+// where the page leaves it out: a quantile is only right when taken from the
+// buckets' increase over a step, never from their totals since the app started.
 package scrape
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"regexp/syntax"
-	"sync"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/cutoverhq/cutover/analysis"
 	"github.com/cutoverhq/cutover/judge"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
@@ -41,14 +49,11 @@ const (
 	DefaultErrorCodes = "5.."
 )
 
-// How Guard keeps its history and retries a scrape.
+// How a failed scrape is retried: a target that drops one connection or
+// answers one request slowly should not cost the step.
 const (
-	historyMax    = 120              // snapshots kept per release
-	historyMaxAge = 10 * time.Minute // older snapshots are dropped
-	freshFor      = 5 * time.Minute  // an earlier snapshot this recent makes a step
-	scrapeRetries = 2                // extra attempts of a failed scrape
+	scrapeRetries = 2 // extra attempts of a failed scrape
 	retryPause    = 200 * time.Millisecond
-	defaultWindow = 30 * time.Second // Compare's window when it is given none
 )
 
 // Settings are the provider's release.yaml settings.
@@ -59,31 +64,58 @@ type Settings struct {
 	// Token is an optional bearer token; the router's admin /metrics needs it
 	// unless the router serves its metrics open.
 	Token *providers.SecretRef `json:"token,omitempty"`
-	// Step is the scrape period during Compare and Guard's first wait (default 1s).
+	// Step is how often the page is read: a comparison judges one step at a
+	// time (default 1s, 100ms..5m).
 	Step spec.Duration `json:"step,omitempty"`
-	// Timeout bounds one scrape (default 2s).
+	// Timeout bounds one scrape (default 2s, 10ms..1m).
 	Timeout spec.Duration `json:"timeout,omitempty"`
-	// Metrics names the metrics and labels to read.
-	Metrics Metrics `json:"metrics,omitzero"`
-	// Judge is the judge's configuration.
+	// Series names the request counter and latency histogram the error rate
+	// and latency are read from; the defaults are the router's.
+	Series Series `json:"series,omitzero"`
+	// Metrics are the app's own metrics (business and experiment metrics),
+	// each read as a numerator and a denominator from the same page and judged
+	// by the same rules as the error rate.
+	Metrics []Metric `json:"metrics,omitempty"`
+	// Judge is the judge's configuration. Its metrics come from Metrics, so
+	// judge.metrics is not a setting here.
 	Judge judge.Config `json:"judge,omitzero"`
 }
 
-// Metrics names the metrics and labels the provider reads; the defaults are the
-// router's.
-type Metrics struct {
+// Series names the metrics and labels of the traffic the judge always looks
+// at: requests, their errors and their latency.
+type Series struct {
 	// Requests is a counter of requests (default cutover_router_requests_total).
 	Requests string `json:"requests,omitempty"`
 	// Duration is a histogram of request durations in seconds (default
 	// cutover_router_request_duration_seconds).
 	Duration string `json:"duration,omitempty"`
-	// ColorLabel is the label holding blue or green (default color).
+	// ColorLabel is the label holding blue or green (default color); app
+	// metrics without a versionLabel are told apart by it too.
 	ColorLabel string `json:"colorLabel,omitempty"`
 	// CodeLabel is the requests counter's status code label (default code).
 	CodeLabel string `json:"codeLabel,omitempty"`
 	// ErrorCodes is a regular expression matched against the whole code label
 	// (like PromQL's =~); matching requests are errors (default 5..).
 	ErrorCodes string `json:"errorCodes,omitempty"`
+}
+
+// Metric is one of the app's own metrics: the judge's fields (name, kind,
+// better, margin, critical) and where on the page its two counters are.
+type Metric struct {
+	judge.MetricConfig
+	// Numerator is the metric family counting the events (a proportion) or
+	// summing the values (a mean): a counter or untyped family, or the _sum or
+	// _count of a histogram or summary, like checkout_value_dollars_sum.
+	Numerator string `json:"numerator"`
+	// Denominator is the family counting the trials (a proportion) or the
+	// values (a mean), like checkout_value_dollars_count.
+	Denominator string `json:"denominator"`
+	// VersionLabel, when set, tells the colors apart by this label instead of
+	// series.colorLabel, for an app that knows its version but not its color:
+	// the release's version is green, the previous version blue, and any other
+	// version (or none) is left out. When the two versions are the same, the
+	// colors cannot be told apart and nothing is read.
+	VersionLabel string `json:"versionLabel,omitempty"`
 }
 
 // Provider is the scrape analysis provider.
@@ -93,15 +125,19 @@ type Provider struct {
 	errRe  *regexp.Regexp
 	where  string // the URL without a password, for verdicts
 	client *http.Client
-
-	mu      sync.Mutex
-	history map[string][]snapshot // by app and version, oldest first
 }
 
-var _ providers.Analyzer = (*Provider)(nil)
+var (
+	_ analysis.Source         = (*Provider)(nil)
+	_ analysis.Snapshotter    = (*Provider)(nil)
+	_ providers.MetricsSource = (*Provider)(nil)
+)
 
 // New checks the settings and returns a provider. It does no I/O.
 func New(settings map[string]any) (*Provider, error) {
+	if _, ok := settings["metrics"].(map[string]any); ok {
+		return nil, providers.BadConfig("metrics: is now the list of the app's own metrics; the names of the request counter, duration histogram and labels moved to series:")
+	}
 	var s Settings
 	if err := providers.DecodeSettings(settings, &s); err != nil {
 		return nil, err
@@ -130,43 +166,77 @@ func New(settings map[string]any) (*Provider, error) {
 	if s.Timeout.D() < 10*time.Millisecond || s.Timeout.D() > time.Minute {
 		return nil, providers.BadConfig("timeout: %s is outside 10ms..1m", s.Timeout)
 	}
-	m := &s.Metrics
+	sr := &s.Series
 	for _, f := range []struct {
 		name string
 		v    *string
 		def  string
 	}{
-		{"requests", &m.Requests, DefaultRequests},
-		{"duration", &m.Duration, DefaultDuration},
-		{"colorLabel", &m.ColorLabel, DefaultColorLabel},
-		{"codeLabel", &m.CodeLabel, DefaultCodeLabel},
+		{"requests", &sr.Requests, DefaultRequests},
+		{"duration", &sr.Duration, DefaultDuration},
+		{"colorLabel", &sr.ColorLabel, DefaultColorLabel},
+		{"codeLabel", &sr.CodeLabel, DefaultCodeLabel},
 	} {
 		if *f.v == "" {
 			*f.v = f.def
 		}
 		if !metricName.MatchString(*f.v) {
-			return nil, providers.BadConfig("metrics.%s: %q is not a metric or label name", f.name, *f.v)
+			return nil, providers.BadConfig("series.%s: %q is not a metric or label name", f.name, *f.v)
 		}
 	}
-	if m.ErrorCodes == "" {
-		m.ErrorCodes = DefaultErrorCodes
+	if sr.ErrorCodes == "" {
+		sr.ErrorCodes = DefaultErrorCodes
 	}
-	re, err := regexp.Compile("^(?:" + m.ErrorCodes + ")$")
+	re, err := regexp.Compile("^(?:" + sr.ErrorCodes + ")$")
 	if err != nil {
-		return nil, providers.BadConfig("metrics.errorCodes: %q is not a regular expression: %v", m.ErrorCodes, unwrapRegexp(err))
+		return nil, providers.BadConfig("series.errorCodes: %q is not a regular expression: %v", sr.ErrorCodes, unwrapRegexp(err))
 	}
-	cfg := s.Judge.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if len(s.Judge.Metrics) > 0 {
+		return nil, providers.BadConfig("judge.metrics: list the app's metrics under metrics:, each with its numerator and denominator")
+	}
+	cfg, err := judgeConfig(s)
+	if err != nil {
 		return nil, err
 	}
-	return &Provider{
-		s:       s,
-		cfg:     cfg,
-		errRe:   re,
-		where:   u.Redacted(),
-		client:  &http.Client{},
-		history: map[string][]snapshot{},
-	}, nil
+	return &Provider{s: s, cfg: cfg, errRe: re, where: u.Redacted(), client: &http.Client{}}, nil
+}
+
+// judgeConfig checks the app metrics and completes the judge's configuration
+// with them, reporting every problem at once, each by its path in the
+// provider's settings.
+func judgeConfig(s Settings) (judge.Config, error) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	cfg := s.Judge
+	cfg.Metrics = make([]judge.MetricConfig, len(s.Metrics))
+	for i, m := range s.Metrics {
+		cfg.Metrics[i] = m.MetricConfig
+		at := fmt.Sprintf("metrics[%d]", i)
+		for _, f := range []struct{ name, v string }{{"numerator", m.Numerator}, {"denominator", m.Denominator}} {
+			switch {
+			case f.v == "":
+				bad("%s.%s: is required (a counter's name on the page, or a histogram's or summary's _sum or _count)", at, f.name)
+			case !metricName.MatchString(f.v):
+				bad("%s.%s: %q is not a metric name", at, f.name, f.v)
+			}
+		}
+		if m.Numerator != "" && m.Numerator == m.Denominator {
+			bad("%s.denominator: %q is the numerator too", at, m.Denominator)
+		}
+		if m.VersionLabel != "" && !metricName.MatchString(m.VersionLabel) {
+			bad("%s.versionLabel: %q is not a label name", at, m.VersionLabel)
+		}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		// The judge names the metrics by its own block; here they are the
+		// provider's metrics list.
+		problems = append(problems, strings.ReplaceAll(err.Error(), "judge.metrics[", "metrics["))
+	}
+	if len(problems) > 0 {
+		return judge.Config{}, providers.BadConfig("%s", strings.Join(problems, "; "))
+	}
+	return cfg, nil
 }
 
 // metricName accepts the classic metric and label names.
@@ -188,136 +258,44 @@ func NewBuilder() providers.Builder {
 // Type names the provider.
 func (p *Provider) Type() string { return Type }
 
-// source names what the provider reads, in verdicts.
-func (p *Provider) source() string { return "scrape " + p.where }
+// Where names the page the provider reads, without a password.
+func (p *Provider) Where() string { return "scrape " + p.where }
 
-// Guard judges green's recent steps against the absolute limits. Each call
-// scrapes once and adds the snapshot to the release's history; the points are
-// the differences between consecutive snapshots. When there is no earlier
-// snapshot younger than 5 minutes, it waits a step and scrapes again, so the
-// first call judges one step already.
-func (p *Provider) Guard(ctx context.Context, r providers.Ref) (providers.Verdict, error) {
-	key := r.App + "\x00" + r.Version
-	snap, err := p.scrapeRetry(ctx)
-	if err != nil {
-		return p.unavailable(ctx, err)
-	}
-	if !p.record(key, snap) {
-		if err := sleep(ctx, p.s.Step.D()); err != nil {
-			return providers.Verdict{}, err
-		}
-		snap, err := p.scrapeRetry(ctx)
-		if err != nil {
-			return p.unavailable(ctx, err)
-		}
-		p.record(key, snap)
-	}
-	p.mu.Lock()
-	green := points(p.history[key], providers.Green)
-	p.mu.Unlock()
-	return judge.Guard(p.cfg, green), nil
+// Step is how often the page is read.
+func (p *Provider) Step() time.Duration { return p.s.Step.D() }
+
+// Judge is the judge's configuration, completed with its defaults; its
+// Metrics are the settings' metrics, in order.
+func (p *Provider) Judge() judge.Config {
+	c := p.cfg
+	c.Metrics = slices.Clone(c.Metrics)
+	c.Latency.Quantiles = slices.Clone(c.Latency.Quantiles)
+	return c
 }
 
-// record adds a snapshot to a history, in time order, drops what is too old,
-// and reports whether an earlier snapshot younger than freshFor was there.
-func (p *Provider) record(key string, s snapshot) (hadFresh bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h := p.history[key]
-	i := len(h)
-	for i > 0 && h[i-1].at.After(s.at) {
-		i--
-	}
-	hadFresh = i > 0 && s.at.Sub(h[i-1].at) < freshFor
-	h = append(h[:i], append([]snapshot{s}, h[i:]...)...)
-	newest := h[len(h)-1].at
-	drop := 0
-	for drop < len(h) && (len(h)-drop > historyMax || newest.Sub(h[drop].at) > historyMaxAge) {
-		drop++
-	}
-	h = append([]snapshot(nil), h[drop:]...)
-	p.history[key] = h
-	// Forget releases whose history is all too old, so the map does not grow
-	// with every release the worker ever guarded.
-	for k, o := range p.history {
-		if k != key && (len(o) == 0 || s.at.Sub(o[len(o)-1].at) > historyMaxAge) {
-			delete(p.history, k)
-		}
-	}
-	return hadFresh
-}
-
-// Compare observes the coming window: it scrapes now and every step until the
-// window ends, and judges green against blue on the differences between
-// consecutive snapshots. A scrape that fails inside the window is skipped (the
-// next difference spans both steps); the first and the last must succeed.
-func (p *Provider) Compare(ctx context.Context, r providers.Ref, window time.Duration) (providers.Verdict, error) {
-	if window <= 0 {
-		window = defaultWindow
-	}
-	step := p.s.Step.D()
-	deadline := time.Now().Add(window)
-	first, err := p.scrapeRetry(ctx)
-	if err != nil {
-		return p.unavailable(ctx, err)
-	}
-	snaps := []snapshot{first}
-	ticker := time.NewTicker(step)
-	defer ticker.Stop()
-	end := time.NewTimer(time.Until(deadline))
-	defer end.Stop()
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			return providers.Verdict{}, ctx.Err()
-		case <-end.C:
-			break loop
-		case <-ticker.C:
-			if time.Until(deadline) < step/2 {
-				continue // the last scrape comes at the deadline
-			}
-			if s, err := p.scrape(ctx); err == nil {
-				snaps = append(snaps, s)
-			} else if ctx.Err() != nil {
-				return providers.Verdict{}, ctx.Err()
-			}
-		}
-	}
-	last, err := p.scrapeRetry(ctx)
-	if err != nil {
-		return p.unavailable(ctx, err)
-	}
-	snaps = append(snaps, last)
-	return judge.Compare(p.cfg, points(snaps, providers.Blue), points(snaps, providers.Green)), nil
-}
-
-// unavailable is the verdict for a source that cannot be read, or ctx's error
-// when the caller gave up.
-func (p *Provider) unavailable(ctx context.Context, err error) (providers.Verdict, error) {
-	if ctx.Err() != nil {
-		return providers.Verdict{}, ctx.Err()
-	}
-	if kindOf(err) {
-		return providers.Verdict{}, err
-	}
-	return judge.Unavailable(p.source(), err), nil
-}
-
-// scrapeRetry scrapes, retrying a failure twice, 200ms apart. A bad
-// configuration (a secret that is not there) is not retried.
-func (p *Provider) scrapeRetry(ctx context.Context) (snapshot, error) {
-	var err error
+// Snapshot scrapes the page once, retrying a failed scrape twice 200ms apart,
+// and returns every series the judge needs at the time of the scrape. A
+// setting that cannot work (a secret that is not there, a metric of the wrong
+// type) is a providers.ErrBadConfig and is not retried; a target that cannot
+// be read is a plain error; a canceled ctx gives ctx's error.
+func (p *Provider) Snapshot(ctx context.Context, r providers.Ref) (analysis.Snapshot, error) {
 	for attempt := 0; ; attempt++ {
-		var s snapshot
-		if s, err = p.scrape(ctx); err == nil {
-			return s, nil
+		page, err := p.scrape(ctx)
+		if err == nil {
+			series, err := p.read(page, r)
+			if err != nil {
+				return analysis.Snapshot{}, err
+			}
+			return analysis.Snapshot{At: page.at, Series: series}, nil
 		}
-		if ctx.Err() != nil || kindOf(err) || attempt == scrapeRetries {
-			return snapshot{}, err
+		if ctx.Err() != nil {
+			return analysis.Snapshot{}, ctx.Err()
+		}
+		if errors.Is(err, providers.ErrBadConfig) || attempt == scrapeRetries {
+			return analysis.Snapshot{}, err
 		}
 		if err := sleep(ctx, retryPause); err != nil {
-			return snapshot{}, err
+			return analysis.Snapshot{}, err
 		}
 	}
 }
@@ -333,6 +311,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// kindOf reports whether err is a configuration error, which no retry helps.
-func kindOf(err error) bool { return errors.Is(err, providers.ErrBadConfig) }

@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,133 +18,303 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/cutoverhq/cutover/judge"
+	"github.com/cutoverhq/cutover/analysis"
 	"github.com/cutoverhq/cutover/providers"
 )
 
-// maxBody bounds what one scrape reads.
-const maxBody = 32 << 20
+// maxBody bounds what one scrape reads, in whole MiB: a page cut short would
+// silently lose the series after the cut. A variable for the tests.
+var maxBody int64 = 32 << 20
 
-// snapshot is what one scrape read, by series (its label signature).
-type snapshot struct {
-	at       time.Time
-	counters map[string]counter
-	hists    map[string]hist
-}
-
-// counter is one series of the requests counter.
-type counter struct {
-	color string
-	value float64
-	isErr bool // its code matches metrics.errorCodes
-}
-
-// hist is one series of the duration histogram.
-type hist struct {
-	color      string
-	sum, count float64
-	buckets    map[float64]float64 // upper bound → cumulative count, with +Inf
+// page is what one scrape read.
+type page struct {
+	at   time.Time // when the target answered
+	fams map[string]*dto.MetricFamily
 }
 
 // scrape reads the endpoint once.
-func (p *Provider) scrape(ctx context.Context) (snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.s.Timeout.D())
+func (p *Provider) scrape(ctx context.Context) (page, error) {
+	sctx, cancel := context.WithTimeout(ctx, p.s.Timeout.D())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.s.URL, nil)
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, p.s.URL, nil)
 	if err != nil {
-		return snapshot{}, providers.BadConfig("url: %v", err)
+		return page{}, providers.BadConfig("url: %v", err)
 	}
 	// Only the text format, which the parser reads.
 	req.Header.Set("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
 	if p.s.Token != nil {
 		tok, err := p.s.Token.Resolve()
 		if err != nil {
-			return snapshot{}, providers.BadConfig("token: %v", err)
+			return page{}, providers.BadConfig("token: %v", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return snapshot{}, p.cause(ctx, err)
+		return page{}, p.cause(ctx, sctx, err)
 	}
+	// A Prometheus client gathers its metrics before it sends the headers:
+	// this is the moment the page describes, as near as the scraper can tell.
+	at := time.Now()
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 		msg := strings.Join(strings.Fields(string(b)), " ")
-		return snapshot{}, fmt.Errorf("HTTP %d %s", resp.StatusCode, msg)
+		return page{}, fmt.Errorf("HTTP %d %s", resp.StatusCode, msg)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxBody))
+	fams, err := parser.TextToMetricFamilies(http.MaxBytesReader(nil, resp.Body, maxBody))
 	if err != nil {
-		return snapshot{}, fmt.Errorf("read the text format: %w", p.cause(ctx, err))
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return page{}, fmt.Errorf("the page is larger than %d MiB", maxBody>>20)
+		}
+		return page{}, fmt.Errorf("read the text format: %w", p.cause(ctx, sctx, err))
 	}
-	return p.read(fams, time.Now()), nil
+	return page{at: at, fams: fams}, nil
 }
 
-// cause drops the URL an HTTP error repeats (the verdict names it already)
-// and words the scrape's own timeout.
-func (p *Provider) cause(ctx context.Context, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+// cause drops the URL an HTTP error repeats (Where names it already) and
+// words the scrape's own timeout.
+func (p *Provider) cause(ctx, sctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("no answer within %s", p.s.Timeout)
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		return ue.Err
 	}
 	return err
 }
 
-// read keeps the series of the two metrics that belong to blue or green.
-func (p *Provider) read(fams map[string]*dto.MetricFamily, at time.Time) snapshot {
-	m := p.s.Metrics
-	s := snapshot{at: at, counters: map[string]counter{}, hists: map[string]hist{}}
-	reqs := fams[m.Requests]
-	if reqs == nil && !strings.HasSuffix(m.Requests, "_total") {
-		reqs = fams[m.Requests+"_total"]
+// read picks out of a page the series of the requests counter, the duration
+// histogram and the app metrics that belong to blue or green.
+func (p *Provider) read(pg page, r providers.Ref) ([]analysis.Series, error) {
+	sr := p.s.Series
+	var out []analysis.Series
+	reqs, err := counterSamples(pg.fams, sr.Requests)
+	if err != nil {
+		return nil, providers.BadConfig("series.requests: %v", err)
 	}
-	for _, met := range reqs.GetMetric() {
-		color := label(met, m.ColorLabel)
-		if color != string(providers.Blue) && color != string(providers.Green) {
+	for _, s := range reqs {
+		c, ok := colorOf(s.labels, sr.ColorLabel)
+		if !ok {
 			continue
 		}
+		id := seriesID(s.name, s.labels, "")
+		out = append(out, analysis.Series{ID: id, Color: c, Field: analysis.FieldRequests, Value: s.value})
+		if p.errRe.MatchString(label(s.labels, sr.CodeLabel)) {
+			out = append(out, analysis.Series{ID: id + " (errors)", Color: c, Field: analysis.FieldErrors, Value: s.value})
+		}
+	}
+	buckets, err := p.buckets(pg.fams)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, buckets...)
+	for i, m := range p.s.Metrics {
+		for _, part := range []struct {
+			setting, name string
+			field         analysis.Field
+		}{
+			{"numerator", m.Numerator, analysis.FieldNum},
+			{"denominator", m.Denominator, analysis.FieldDen},
+		} {
+			samples, err := counterSamples(pg.fams, part.name)
+			if err != nil {
+				return nil, providers.BadConfig("metrics[%d].%s: %v", i, part.setting, err)
+			}
+			for _, s := range samples {
+				c, ok := colorOf(s.labels, sr.ColorLabel)
+				if m.VersionLabel != "" {
+					c, ok = versionColor(label(s.labels, m.VersionLabel), r)
+				}
+				if !ok {
+					continue
+				}
+				// The same family may serve two metrics (orders are one
+				// metric's numerator and another's denominator): the suffix
+				// keeps the IDs apart.
+				id := fmt.Sprintf("%s (%s %s)", seriesID(s.name, s.labels, ""), m.Name, part.setting)
+				out = append(out, analysis.Series{ID: id, Color: c, Field: part.field, Metric: m.Name, Value: s.value})
+			}
+		}
+	}
+	// The text parser keeps a series the page lists twice; Prometheus would
+	// refuse the page, and the analysis could not tell the two apart.
+	seen := make(map[string]bool, len(out))
+	for _, s := range out {
+		if seen[s.ID] {
+			return nil, fmt.Errorf("the page lists %s twice", s.ID)
+		}
+		seen[s.ID] = true
+	}
+	return out, nil
+}
+
+// buckets are the duration histogram's cumulative buckets, +Inf last with the
+// histogram's count (the text format may leave the +Inf bucket out).
+func (p *Provider) buckets(fams map[string]*dto.MetricFamily) ([]analysis.Series, error) {
+	sr := p.s.Series
+	f := fams[sr.Duration]
+	if f == nil {
+		return nil, nil
+	}
+	if f.GetType() != dto.MetricType_HISTOGRAM {
+		return nil, providers.BadConfig("series.duration: %s is a %s, not a histogram", sr.Duration, typeName(f))
+	}
+	name := sr.Duration + "_bucket"
+	var out []analysis.Series
+	for _, m := range f.GetMetric() {
+		c, ok := colorOf(m.GetLabel(), sr.ColorLabel)
+		if !ok {
+			continue
+		}
+		h := m.GetHistogram()
+		inf, hasInf := 0.0, false
+		bs := slices.Clone(h.GetBucket())
+		slices.SortStableFunc(bs, func(a, b *dto.Bucket) int { return cmp.Compare(a.GetUpperBound(), b.GetUpperBound()) })
+		for _, b := range bs {
+			le := b.GetUpperBound()
+			v := float64(b.GetCumulativeCount())
+			if b.CumulativeCountFloat != nil {
+				v = b.GetCumulativeCountFloat()
+			}
+			switch {
+			case math.IsNaN(le):
+				continue
+			case math.IsInf(le, 1):
+				inf, hasInf = v, true
+				continue
+			}
+			out = append(out, analysis.Series{ID: seriesID(name, m.GetLabel(), formatLe(le)), Color: c, Field: analysis.FieldBucket, Le: le, Value: v})
+		}
+		switch {
+		case h.SampleCountFloat != nil:
+			inf, hasInf = h.GetSampleCountFloat(), true
+		case h.SampleCount != nil:
+			inf, hasInf = float64(h.GetSampleCount()), true
+		}
+		if hasInf {
+			out = append(out, analysis.Series{ID: seriesID(name, m.GetLabel(), "+Inf"), Color: c, Field: analysis.FieldBucket, Le: math.Inf(1), Value: inf})
+		}
+	}
+	return out, nil
+}
+
+// sample is one cumulative value on the page.
+type sample struct {
+	name   string // as on the page: foo_total, foo_sum
+	labels []*dto.LabelPair
+	value  float64
+}
+
+// counterSamples reads the samples called name: a counter or untyped family
+// (name_total too, when name has no _total), or the _sum or _count of a
+// histogram or summary family. A family that is not on the page has no
+// samples (an app exposes a labelled counter only once it counted something);
+// one of a type that is not cumulative is an error.
+func counterSamples(fams map[string]*dto.MetricFamily, name string) ([]sample, error) {
+	if f := fams[name]; f != nil {
+		switch f.GetType() {
+		case dto.MetricType_COUNTER, dto.MetricType_UNTYPED:
+			return values(f, name), nil
+		case dto.MetricType_HISTOGRAM, dto.MetricType_SUMMARY:
+			return nil, fmt.Errorf("%s is a %s: name its %s_sum or %s_count", name, typeName(f), name, name)
+		default:
+			return nil, fmt.Errorf("%s is a %s, not a counter", name, typeName(f))
+		}
+	}
+	if !strings.HasSuffix(name, "_total") {
+		if f := fams[name+"_total"]; f != nil && (f.GetType() == dto.MetricType_COUNTER || f.GetType() == dto.MetricType_UNTYPED) {
+			return values(f, name+"_total"), nil
+		}
+	}
+	for _, suffix := range []string{"_sum", "_count"} {
+		base, ok := strings.CutSuffix(name, suffix)
+		if !ok {
+			continue
+		}
+		// The parser files a histogram's or summary's _sum and _count under
+		// the family's own name.
+		f := fams[base]
+		var out []sample
+		for _, m := range f.GetMetric() {
+			var v *float64
+			switch f.GetType() {
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				switch {
+				case suffix == "_sum":
+					v = h.SampleSum
+				case h.SampleCountFloat != nil:
+					v = h.SampleCountFloat
+				case h.SampleCount != nil:
+					v = new(float64(h.GetSampleCount()))
+				}
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				switch {
+				case suffix == "_sum":
+					v = s.SampleSum
+				case s.SampleCount != nil:
+					v = new(float64(s.GetSampleCount()))
+				}
+			default:
+				return nil, nil
+			}
+			if v != nil {
+				out = append(out, sample{name: name, labels: m.GetLabel(), value: *v})
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// values are a counter or untyped family's samples.
+func values(f *dto.MetricFamily, name string) []sample {
+	out := make([]sample, 0, len(f.GetMetric()))
+	for _, m := range f.GetMetric() {
 		var v float64
 		switch {
-		case met.Counter != nil:
-			v = met.Counter.GetValue()
-		case met.Untyped != nil:
-			v = met.Untyped.GetValue()
+		case m.Counter != nil:
+			v = m.Counter.GetValue()
+		case m.Untyped != nil:
+			v = m.Untyped.GetValue()
 		default:
 			continue
 		}
-		s.counters[signature(met)] = counter{color: color, value: v, isErr: p.errRe.MatchString(label(met, m.CodeLabel))}
+		out = append(out, sample{name: name, labels: m.GetLabel(), value: v})
 	}
-	for _, met := range fams[m.Duration].GetMetric() {
-		color := label(met, m.ColorLabel)
-		h := met.GetHistogram()
-		if h == nil || (color != string(providers.Blue) && color != string(providers.Green)) {
-			continue
-		}
-		x := hist{color: color, sum: h.GetSampleSum(), count: float64(h.GetSampleCount()), buckets: map[float64]float64{}}
-		if h.SampleCountFloat != nil {
-			x.count = h.GetSampleCountFloat()
-		}
-		for _, b := range h.GetBucket() {
-			c := float64(b.GetCumulativeCount())
-			if b.CumulativeCountFloat != nil {
-				c = b.GetCumulativeCountFloat()
-			}
-			x.buckets[b.GetUpperBound()] = c
-		}
-		if len(x.buckets) > 0 {
-			x.buckets[math.Inf(1)] = x.count // the text format may leave it out
-		}
-		s.hists[signature(met)] = x
-	}
-	return s
+	return out
 }
 
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
+func typeName(f *dto.MetricFamily) string { return strings.ToLower(f.GetType().String()) }
+
+// colorOf is a series' color by its color label.
+func colorOf(labels []*dto.LabelPair, colorLabel string) (providers.Color, bool) {
+	switch c := providers.Color(label(labels, colorLabel)); c {
+	case providers.Blue, providers.Green:
+		return c, true
+	}
+	return "", false
+}
+
+// versionColor is the color of the version a series counts for: the
+// release's version is green, the previous one blue.
+func versionColor(v string, r providers.Ref) (providers.Color, bool) {
+	switch {
+	case v == "" || r.Version == r.PreviousVersion:
+		return "", false
+	case v == r.Version:
+		return providers.Green, true
+	case v == r.PreviousVersion:
+		return providers.Blue, true
+	}
+	return "", false
+}
+
+func label(labels []*dto.LabelPair, name string) string {
+	for _, l := range labels {
 		if l.GetName() == name {
 			return l.GetValue()
 		}
@@ -151,150 +322,52 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-// signature identifies a series by its sorted labels.
-func signature(m *dto.Metric) string {
-	ls := make([]string, 0, len(m.GetLabel()))
-	for _, l := range m.GetLabel() {
-		ls = append(ls, l.GetName()+"\xff"+l.GetValue())
-	}
-	slices.Sort(ls)
-	return strings.Join(ls, "\xfe")
-}
-
-// points turns consecutive snapshots into a color's points, oldest first. Two
-// snapshots further apart than freshFor make no point: it would not be a step.
-func points(snaps []snapshot, color providers.Color) []judge.Point {
-	var out []judge.Point
-	for i := 1; i < len(snaps); i++ {
-		if snaps[i].at.Sub(snaps[i-1].at) > freshFor {
-			continue
-		}
-		out = append(out, diff(snaps[i-1], snaps[i], string(color)))
-	}
-	return out
-}
-
-// increase is a counter's growth between two readings; a decrease is a reset,
-// after which the counter counts from zero.
-func increase(before, after float64) float64 {
-	if after < before {
-		return after
-	}
-	return after - before
-}
-
-// diff is a color's step between two snapshots.
-func diff(prev, cur snapshot, color string) judge.Point {
-	pt := judge.Point{Time: cur.at, Latency: math.NaN(), P99: math.NaN()}
-	for k, c := range cur.counters {
-		if c.color != color {
-			continue
-		}
-		d := increase(prev.counters[k].value, c.value) // absent before: 0
-		pt.Requests += d
-		if c.isErr {
-			pt.Errors += d
+// seriesID names a series as Prometheus does: name{a="1",b="2"}, labels
+// sorted, empty ones left out (Prometheus treats them as absent), with le for
+// a bucket.
+func seriesID(name string, labels []*dto.LabelPair, le string) string {
+	type pair struct{ name, value string }
+	ps := make([]pair, 0, len(labels)+1)
+	for _, l := range labels {
+		if l.GetValue() != "" {
+			ps = append(ps, pair{l.GetName(), l.GetValue()})
 		}
 	}
-	var sum, count float64
-	buckets := map[float64]float64{}
-	for k, h := range cur.hists {
-		if h.color != color {
-			continue
-		}
-		o, ok := prev.hists[k]
-		if !ok || h.count < o.count {
-			o = hist{} // new series, or reset: from zero
-		}
-		count += h.count - o.count
-		sum += h.sum - o.sum
-		for le, c := range h.buckets {
-			buckets[le] += increase(o.buckets[le], c)
-		}
+	if le != "" {
+		ps = append(ps, pair{model.BucketLabel, le})
 	}
-	if count > 0 {
-		pt.Latency = sum / count
-		bs := make([]bucket, 0, len(buckets))
-		for le, c := range buckets {
-			bs = append(bs, bucket{upperBound: le, count: c})
-		}
-		pt.P99 = histogramQuantile(0.99, bs)
+	if len(ps) == 0 {
+		return name
 	}
-	return pt
-}
-
-// bucket is one cumulative bucket of a classic histogram.
-type bucket struct {
-	upperBound float64
-	count      float64
-}
-
-// histogramQuantile is PromQL's histogram_quantile over classic buckets: it
-// finds the bucket holding the q-quantile's rank and interpolates linearly
-// inside it (from 0 for the first bucket when its upper bound is positive).
-// A rank in the +Inf bucket gives the upper bound of the last finite bucket.
-// NaN when there is no +Inf bucket, fewer than two buckets or no observations.
-func histogramQuantile(q float64, buckets []bucket) float64 {
-	switch {
-	case math.IsNaN(q):
-		return math.NaN()
-	case q < 0:
-		return math.Inf(-1)
-	case q > 1:
-		return math.Inf(1)
-	}
-	if len(buckets) == 0 {
-		return math.NaN()
-	}
-	bs := slices.Clone(buckets)
-	slices.SortFunc(bs, func(a, b bucket) int {
-		switch {
-		case a.upperBound < b.upperBound:
-			return -1
-		case a.upperBound > b.upperBound:
-			return 1
-		}
-		return 0
-	})
-	if !math.IsInf(bs[len(bs)-1].upperBound, 1) {
-		return math.NaN()
-	}
-	// Coalesce equal bounds, and make the counts monotonic, as PromQL does.
-	merged := bs[:1]
-	for _, b := range bs[1:] {
-		if b.upperBound == merged[len(merged)-1].upperBound {
-			merged[len(merged)-1].count += b.count
+	slices.SortFunc(ps, func(a, b pair) int { return strings.Compare(a.name, b.name) })
+	var b strings.Builder
+	b.WriteString(name)
+	for i, l := range ps {
+		if i == 0 {
+			b.WriteByte('{')
 		} else {
-			merged = append(merged, b)
+			b.WriteByte(',')
 		}
-	}
-	bs = merged
-	for i := 1; i < len(bs); i++ {
-		if bs[i].count < bs[i-1].count {
-			bs[i].count = bs[i-1].count
+		if model.LegacyValidation.IsValidLabelName(l.name) {
+			b.WriteString(l.name)
+		} else {
+			b.WriteString(strconv.Quote(l.name))
 		}
+		b.WriteString(`="`)
+		b.WriteString(valueEscaper.Replace(l.value))
+		b.WriteByte('"')
 	}
-	if len(bs) < 2 {
-		return math.NaN()
+	b.WriteByte('}')
+	return b.String()
+}
+
+// valueEscaper escapes a label value as the text format does.
+var valueEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// formatLe writes a bucket bound as Prometheus clients do.
+func formatLe(le float64) string {
+	if math.IsInf(le, 1) {
+		return "+Inf"
 	}
-	observations := bs[len(bs)-1].count
-	if observations == 0 {
-		return math.NaN()
-	}
-	rank := q * observations
-	b := sort.Search(len(bs)-1, func(i int) bool { return bs[i].count >= rank })
-	if b == len(bs)-1 {
-		return bs[len(bs)-2].upperBound
-	}
-	if b == 0 && bs[0].upperBound <= 0 {
-		return bs[0].upperBound
-	}
-	var start float64
-	end, count := bs[b].upperBound, bs[b].count
-	if b > 0 {
-		start = bs[b-1].upperBound
-		count -= bs[b-1].count
-		rank -= bs[b-1].count
-	}
-	return start + (end-start)*(rank/count)
+	return strconv.FormatFloat(le, 'g', -1, 64)
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Type is the provider's name in release.yaml.
@@ -428,7 +429,7 @@ func Buttons(v ButtonValue) *slack.ActionBlock {
 
 // VerdictText prints a verdict for people: its result and summary, then one
 // line per metric with its numbers.
-func VerdictText(v *providers.Verdict) string {
+func VerdictText(v *verdict.Verdict) string {
 	if v == nil {
 		return "*Verdict:* no verdict yet"
 	}
@@ -444,7 +445,7 @@ func VerdictText(v *providers.Verdict) string {
 		}
 		var vals []string
 		for _, val := range m.Values {
-			vals = append(vals, Escape(val.Name)+"="+providers.FormatValue(val.Value))
+			vals = append(vals, Escape(val.Name)+"="+verdict.FormatValue(val.Value))
 		}
 		if len(vals) > 0 {
 			b.WriteString(" — `" + strings.Join(vals, " ") + "`")

@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 const token = "xoxb-test-token"
@@ -103,11 +104,11 @@ func approvalNeeded() providers.Event {
 	return providers.Event{
 		App: "shop", Version: "1.5.0", Kind: KindApprovalNeeded, Time: at,
 		Message: "shop 1.4.2 -> 1.5.0 is waiting for approval (at 50% green)",
-		Verdict: &providers.Verdict{Result: providers.Pass, Summary: "all 2 metrics passed", Metrics: []providers.Metric{
-			{Name: "error rate", Result: providers.Pass, Critical: true, Reason: "no significant difference",
-				Values: []providers.Value{{Name: "green_error_rate", Value: 0.00123456}, {Name: "blue_error_rate", Value: 0.001}, {Name: "p_value", Value: 0.6847}}},
-			{Name: "latency", Result: providers.Pass,
-				Values: []providers.Value{{Name: "green_median_ms", Value: 6.039}, {Name: "slowdown", Value: 3.709e-05}}},
+		Verdict: &verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed", Metrics: []verdict.Metric{
+			{Name: "error rate", Result: verdict.Pass, Critical: true, Reason: "no significant difference",
+				Values: []verdict.Value{{Name: "green_error_rate", Value: 0.00123456}, {Name: "blue_error_rate", Value: 0.001}, {Name: "p_value", Value: 0.6847}}},
+			{Name: "latency", Result: verdict.Pass,
+				Values: []verdict.Value{{Name: "green_median_ms", Value: 6.039}, {Name: "slowdown", Value: 3.709e-05}}},
 		}},
 	}
 }

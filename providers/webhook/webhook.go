@@ -68,6 +68,7 @@ import (
 
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Type is the provider's name in release.yaml.
@@ -100,12 +101,12 @@ type Settings struct {
 
 // Payload is a delivery's body.
 type Payload struct {
-	App     string             `json:"app"`
-	Version string             `json:"version"`
-	Kind    string             `json:"kind"`
-	Message string             `json:"message"`
-	Time    time.Time          `json:"time"`
-	Verdict *providers.Verdict `json:"verdict,omitempty"`
+	App     string           `json:"app"`
+	Version string           `json:"version"`
+	Kind    string           `json:"kind"`
+	Message string           `json:"message"`
+	Time    time.Time        `json:"time"`
+	Verdict *verdict.Verdict `json:"verdict,omitempty"`
 }
 
 // Notifier delivers events to a URL.

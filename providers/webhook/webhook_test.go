@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/verdict"
 )
 
 const secret = "s3cret-for-tests"
@@ -73,9 +74,9 @@ func event() providers.Event {
 		App: "shop", Version: "1.5.0", Kind: "approval-needed",
 		Message: "shop 1.4.2 -> 1.5.0 is waiting for approval (at 50% green)",
 		Time:    time.Date(2026, 11, 23, 15, 55, 13, 0, time.UTC),
-		Verdict: &providers.Verdict{Result: providers.Pass, Summary: "all 1 metrics passed", Metrics: []providers.Metric{{
-			Name: "error rate", Result: providers.Pass, Critical: true,
-			Values: []providers.Value{{Name: "green_error_rate", Value: 0.001}, {Name: "p_value", Value: 0.61}},
+		Verdict: &verdict.Verdict{Result: verdict.Pass, Summary: "all 1 metrics passed", Metrics: []verdict.Metric{{
+			Name: "error rate", Result: verdict.Pass, Critical: true,
+			Values: []verdict.Value{{Name: "green_error_rate", Value: 0.001}, {Name: "p_value", Value: 0.61}},
 		}}},
 	}
 }

@@ -1,4 +1,8 @@
-package providers
+// Package verdict holds the outcome of a judgement of green: the types that the
+// judge produces, the analysis providers pass on, and the workflow, the CLI, the
+// ledger and notifications show. It sits apart from both the judge and the
+// providers so that each can use it without importing the other.
+package verdict
 
 import (
 	"fmt"
@@ -22,6 +26,20 @@ type Verdict struct {
 	Result  Result   `json:"result"`
 	Summary string   `json:"summary,omitempty"`
 	Metrics []Metric `json:"metrics,omitempty"`
+	// Underpowered is set on an Inconclusive verdict whose only shortcoming
+	// is too little traffic: every interval was judged, no data was missing or
+	// broken, nothing failed, but the data could not yet have shown green
+	// within every allowed margin. A soak may go on from it
+	// (onInconclusive: continue); a gap or broken data never is.
+	Underpowered bool `json:"underpowered,omitempty"`
+	// Judged and Intervals are a soak guard's coverage: how many of the
+	// soak's intervals it judged on time, of how many there were.
+	Judged    int `json:"judged,omitempty"`
+	Intervals int `json:"intervals,omitempty"`
+	// Notes name what the data could not show and what was wrong with it:
+	// counter resets, steps with more errors than requests, gaps in the
+	// guard's watch. Each is one line for people.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Metric is one metric's outcome and its numbers.
@@ -31,6 +49,10 @@ type Metric struct {
 	Critical bool    `json:"critical,omitempty"`
 	Reason   string  `json:"reason,omitempty"`
 	Values   []Value `json:"values,omitempty"`
+	// Detectable is the smallest change that the metric's data could have
+	// detected at the judge's alpha and power, in words ("+0.62 points",
+	// "+35% at p99"); empty when nothing could be detected at all.
+	Detectable string `json:"detectable,omitempty"`
 }
 
 // Value is one named number behind a metric's result (a count, a rate, a p-value,
@@ -66,6 +88,9 @@ func (v Verdict) String() string {
 		if m.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", m.Reason)
 		}
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintf(&b, "; note: %s", n)
 	}
 	return b.String()
 }
