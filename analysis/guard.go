@@ -133,8 +133,8 @@ func Guard(ctx context.Context, src Source, r providers.Ref, g GuardSpec, saved 
 				p.LastIndex = i
 			}
 			p.LastJudged = now
-			if v := m.Verdict(); v.Result == verdict.Fail {
-				return coverage(v, now), nil
+			if m.Failed() {
+				return coverage(m.Verdict(), now), nil
 			}
 		}
 		if err := checkpoint(&p, m, save); err != nil {

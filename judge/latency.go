@@ -282,6 +282,9 @@ func (l *latencyState) judgeQuantile(ctx judgeContext, q *quantileState, critica
 	case float64(l.Corrupt+l.Changed) > corruptShare*float64(l.Steps):
 		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had unusable histograms, so none is trusted (first: %s)",
 			l.Corrupt+l.Changed, l.Steps, l.FirstProblem))
+	case float64(l.GreenMissing+l.BlueMissing) > corruptShare*float64(l.Steps):
+		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had no histogram for a color, so the window cannot be judged",
+			l.GreenMissing+l.BlueMissing, l.Steps))
 	case l.Green.Total() == 0:
 		return finish(verdict.Inconclusive, "green served no requests")
 	}

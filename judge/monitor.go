@@ -226,6 +226,43 @@ func (m *Monitor) meanConfig(i int) int {
 	return -1
 }
 
+// Failed reports whether a critical metric has failed: what a guard asks
+// after every interval. It is cheap; Verdict then says why.
+func (m *Monitor) Failed() bool {
+	crit := func(c *bool) bool { return c != nil && *c }
+	if e := m.st.Errors; e != nil && crit(m.cfg.ErrorRate.Critical) {
+		if e.Fail.rejected(m.alphaFail) || e.Ceil != nil && e.Ceil.rejected(m.alphaFail) {
+			return true
+		}
+	}
+	if l := m.st.Latency; l != nil && crit(m.cfg.Latency.Critical) {
+		for _, q := range l.Quantiles {
+			if q.Fail.rejected(m.alphaFail) {
+				return true
+			}
+		}
+		if l.Ceil != nil && l.Ceil.rejected(m.alphaFail) {
+			return true
+		}
+	}
+	ri, mi := 0, 0
+	for _, mc := range m.cfg.Metrics {
+		switch mc.Kind {
+		case KindProportion:
+			if crit(mc.Critical) && m.st.Rates[ri].Fail.rejected(m.alphaFail) {
+				return true
+			}
+			ri++
+		case KindMean:
+			if crit(mc.Critical) && m.st.Means[mi].Failed {
+				return true
+			}
+			mi++
+		}
+	}
+	return false
+}
+
 // outcome is one metric's judgement.
 type outcome struct {
 	verdict.Metric

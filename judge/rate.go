@@ -243,6 +243,9 @@ func (r *rateState) judgeRelative(ctx judgeContext, margin float64, relative, cr
 	case r.Corrupt > 0 && float64(r.Corrupt) > corruptShare*float64(r.Steps):
 		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had impossible numbers, so none of them is trusted (first: %s)",
 			r.Corrupt, r.Steps, r.FirstCorrupt))
+	case float64(r.GreenMissing+r.BlueMissing) > corruptShare*float64(r.Steps):
+		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had no value for a color, so the window cannot be judged",
+			r.GreenMissing+r.BlueMissing, r.Steps))
 	case r.G.N == 0:
 		return finish(verdict.Inconclusive, "green served no requests")
 	case r.B.N == 0:
