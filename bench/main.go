@@ -9,13 +9,16 @@
 //     timers: the orchestration overhead;
 //  4. detection time: from a green that starts failing to all traffic back on
 //     blue, with the demo's metrics guard;
-//  5. the judge's verdict time for 10,000 samples per color.
+//  5. the judge's verdict time on a comparison of 10,000 steps;
+//  6. decision quality: the old fixed-limit judge and the new sequential one
+//     side by side on simulated traffic (false rollbacks, detection time,
+//     earlyStop, the labelled scenarios). Sections 5 and 6 start nothing.
 //
 // Everything it starts (a Temporal dev server, a worker, routers, demo-app
 // instances, haproxy) listens on 127.0.0.1 only and is stopped before it exits;
 // all load is bounded in rate, count and time.
 //
-//	go run ./bench [-sections overhead,abort,promotion,detection,judge] [-out FILE]
+//	go run ./bench [-sections overhead,abort,promotion,detection,judge,decisions] [-out FILE]
 package main
 
 import (
@@ -50,7 +53,7 @@ type config struct {
 	detections int
 }
 
-var allSections = []string{"overhead", "abort", "promotion", "detection", "judge"}
+var allSections = []string{"overhead", "abort", "promotion", "detection", "judge", "decisions"}
 
 func main() {
 	var cfg config
@@ -143,6 +146,10 @@ func realMain(ctx context.Context, cfg config) (err error) {
 	if has("judge") {
 		logf("== 5. judge verdict time")
 		parts = append(parts, benchJudge())
+	}
+	if has("decisions") {
+		logf("== 6. decision quality")
+		parts = append(parts, benchDecisions())
 	}
 	m.loadEnd = loadAvg()
 	elapsed := time.Since(begin)

@@ -203,7 +203,7 @@ func (s *meanState) judge(ctx judgeContext, mc MetricConfig) outcome {
 	detect := func(f float64) float64 { return (ctx.zFail + ctx.zPow) * sd / math.Sqrt(f) }
 	detectable := detect(1)
 	vs.add("detectable", detectable/math.Abs(bm))
-	o.Detectable = fmtRelative(badSign(mc)*detectable/math.Abs(bm)) + " of blue's value"
+	o.Detectable = fmtChangeOf(mc.Better == "higher", detectable, true, math.Abs(bm)) + " of blue's value"
 	if passes(1) && detectable <= m {
 		var rg, rb moments
 		for i := max(ctx.recentFrom, 0); i < len(s.Blocks); i++ {
@@ -216,11 +216,11 @@ func (s *meanState) judge(ctx judgeContext, mc MetricConfig) outcome {
 				fmtNumber(rg.mean()), fmtNumber(rb.mean())))
 		}
 		return finish(verdict.Pass, fmt.Sprintf("%s: within the allowed %s with %s; could detect %s",
-			both, fmtRelative(badSign(mc)*mc.Margin), confidence(ctx.alpha), fmtRelative(badSign(mc)*detectable/math.Abs(bm))))
+			both, fmtChangeOf(mc.Better == "higher", mc.Margin, true, 1), confidence(ctx.alpha), fmtChangeOf(mc.Better == "higher", detectable, true, math.Abs(bm))))
 	}
 	o.underpowered = true
-	reason := fmt.Sprintf("not enough data to see a %s change in %s (%s); could detect %s", fmtRelative(badSign(mc)*mc.Margin), s.Name, both,
-		fmtRelative(badSign(mc)*detectable/math.Abs(bm)))
+	reason := fmt.Sprintf("not enough data to see a %s change in %s (%s); could detect %s", fmtChangeOf(mc.Better == "higher", mc.Margin, true, 1), s.Name, both,
+		fmtChangeOf(mc.Better == "higher", detectable, true, math.Abs(bm)))
 	if f := scaleNeeded(func(f float64) bool { return detect(f) <= m && passes(f) }); !math.IsInf(f, 1) {
 		reason += fmt.Sprintf("; about %s more green observations needed", fmtAbout((f-1)*s.G.Count))
 	}

@@ -388,15 +388,20 @@ func (r *rateState) fmtChange(x float64, relative bool, base float64) string {
 	return fmtChangeOf(r.Down, x, relative, base)
 }
 
+// A change for the worse of a metric where higher is better is a drop, and
+// is worded as its size ("2%", in "at most 2% worse"): a sign would read as a
+// double negative.
 func fmtChangeOf(down bool, x float64, relative bool, base float64) string {
 	if math.IsNaN(x) {
 		return "no"
 	}
-	if down {
-		x = -x
-	}
-	if relative && base > 0 {
+	switch {
+	case relative && base > 0 && down:
+		return fmt.Sprintf("%.0f%%", math.Abs(x/base)*100)
+	case relative && base > 0:
 		return fmtRelative(x / base)
+	case down:
+		return fmt.Sprintf("%.2f points", math.Abs(x)*100)
 	}
 	return fmtPoints(x)
 }

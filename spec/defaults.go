@@ -9,7 +9,7 @@ const (
 	DefaultValidateTimeout     = Duration(5 * time.Minute)
 	DefaultDecommissionTimeout = Duration(15 * time.Minute)
 	DefaultSoakInterval        = Duration(10 * time.Second)
-	DefaultAnalysisWindow      = Duration(time.Minute)
+	DefaultAnalysisWindow      = Duration(10 * time.Minute)
 	DefaultOnInconclusive      = ActionPause
 	DefaultApprovalTimeout     = Duration(24 * time.Hour)
 	DefaultOnTimeout           = ActionRollback
@@ -25,8 +25,8 @@ const (
 )
 
 // DefaultPlan is the plan of a spec that gives none, with every default filled in:
-// provision; migrate expand; validate; setWeight 10; soak 5m; setWeight 50;
-// analysis; approval; promote; standby 15m; migrate contract; decommission.
+// provision; migrate expand; validate; setWeight 10; soak 5m (too little traffic: continue); setWeight 50;
+// analysis up to 10m, stopping once decided; approval; promote; standby 15m; migrate contract; decommission.
 func DefaultPlan() []Step {
 	w10, w50 := 10, 50
 	return []Step{
@@ -34,9 +34,12 @@ func DefaultPlan() []Step {
 		{Migrate: &MigrateStep{Phase: PhaseExpand, Timeout: DefaultMigrateTimeout}},
 		{Validate: &ValidateStep{Timeout: DefaultValidateTimeout}},
 		{SetWeight: &w10},
-		{Soak: &SoakStep{Duration: Duration(5 * time.Minute), Interval: DefaultSoakInterval}},
+		// The 10% soak guards: it rolls back a green that is clearly worse, and
+		// goes on when it only lacked the traffic to show green within the
+		// margins. The comparison at 50% must pass, and stops once decided.
+		{Soak: &SoakStep{Duration: Duration(5 * time.Minute), Interval: DefaultSoakInterval, OnInconclusive: ActionContinue}},
 		{SetWeight: &w50},
-		{Analysis: &AnalysisStep{Window: DefaultAnalysisWindow, OnInconclusive: DefaultOnInconclusive}},
+		{Analysis: &AnalysisStep{Window: DefaultAnalysisWindow, EarlyStop: true, OnInconclusive: DefaultOnInconclusive}},
 		{Approval: &ApprovalStep{Timeout: DefaultApprovalTimeout, OnTimeout: DefaultOnTimeout}},
 		{Promote: &PromoteStep{}},
 		{Standby: &StandbyStep{Duration: DefaultStandbyDuration}},

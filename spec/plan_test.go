@@ -57,7 +57,7 @@ Plan:
   6   pause         pause until resumed
   7   setWeight     shift 25% of traffic to green
   8   pause         pause 2m0s
-  9   analysis      compare blue vs green over 1m0s (inconclusive: pause)
+  9   analysis      compare blue vs green over 10m0s (inconclusive: pause)
   10  approval      wait for approval (timeout 24h0m0s, then rollback)        timeout 24h0m0s
   11  promote       promote green to 100% (blue stays warm)
   12  standby       standby 15m0s (rollback returns traffic to blue at once)

@@ -248,11 +248,8 @@ func eventDetails(e providers.LedgerEvent) []string {
 	if e.Kind == providers.LedgerVerdict {
 		var v verdict.Verdict
 		if err := json.Unmarshal(e.Data, &v); err == nil && v.Result != "" {
-			lines := verdictLines(v)
-			if v.Summary != "" && strings.Contains(e.Message, v.Summary) {
-				lines = lines[1:] // the message has said it
-			}
-			return lines
+			// The message has said the summary when it holds it.
+			return verdictLines(v, v.Summary != "" && !strings.Contains(e.Message, v.Summary))
 		}
 	}
 	var b bytes.Buffer
@@ -262,25 +259,25 @@ func eventDetails(e providers.LedgerEvent) []string {
 	return []string{"data: " + b.String()}
 }
 
-func verdictLines(v verdict.Verdict) []string {
+// verdictLines are a verdict's details, one a line: its summary when asked
+// for, what it says as a whole (the guard's coverage, a lack of traffic, its
+// notes), then each metric with its numbers and its reason.
+func verdictLines(v verdict.Verdict, summary bool) []string {
 	var lines []string
-	if v.Summary != "" {
+	if summary {
 		lines = append(lines, fmt.Sprintf("%s: %s", v.Result, v.Summary))
 	}
+	lines = append(lines, verdictNotes(v)...)
 	for _, m := range v.Metrics {
 		line := fmt.Sprintf("%s: %s", m.Name, m.Result)
 		if m.Critical {
 			line += ", critical"
 		}
 		if len(m.Values) > 0 {
-			vals := make([]string, len(m.Values))
-			for i, val := range m.Values {
-				vals[i] = val.Name + "=" + verdict.FormatValue(val.Value)
-			}
-			line += ": " + strings.Join(vals, " ")
+			line += ": " + metricValues(m)
 		}
-		if m.Reason != "" {
-			line += " (" + m.Reason + ")"
+		if r := metricReason(m); r != "" {
+			line += " (" + r + ")"
 		}
 		lines = append(lines, line)
 	}

@@ -164,10 +164,15 @@ func (l *liveView) draw() {
 // liveBar is the traffic bar's width at most.
 const liveBar = 20
 
+// liveNotes is how many lines about the last verdict (its coverage, its
+// notes) the live view shows at most; cutover status shows them all.
+const liveNotes = 4
+
 // liveFrame renders a release's state for a person watching it, in lines of at
 // most width characters: the release, the stage and step, the traffic split as
 // a bar, how long the step has run and how long it has left, what the release
-// waits for, the last verdict and decision, and the outcome once it ended.
+// waits for, the last verdict (with the guard's coverage and the judge's
+// notes) and decision, and the outcome once it ended.
 func liveFrame(st workflows.Status, now time.Time, width int) []string {
 	if width <= 0 {
 		width = 80
@@ -229,6 +234,13 @@ func liveFrame(st workflows.Status, now time.Time, width int) []string {
 			s += ": " + v.Summary
 		}
 		add("verdict", "%s", s)
+		notes := verdictNotes(*v)
+		if len(notes) > liveNotes+1 {
+			notes = append(notes[:liveNotes:liveNotes], fmt.Sprintf("and %d more notes: cutover status %s", len(notes)-liveNotes, st.App))
+		}
+		for _, n := range notes {
+			add("", "%s", n)
+		}
 	}
 	if n := len(st.Decisions); n > 0 {
 		d := st.Decisions[n-1]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,15 +139,16 @@ func TestLiveFrameWaitingForApproval(t *testing.T) {
 	st := liveStatus(t, 7, live0.Add(time.Minute))
 	st.Weights = workflows.Weights{Blue: 50, Green: 50}
 	st.Waiting = "approval"
-	st.LastVerdict = &verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed",
-		Metrics: []verdict.Metric{{Name: "error rate", Result: verdict.Pass}}}
+	// The verdict of the comparison before the gate: no guard, so no coverage.
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Pass, Summary: "green is within every margin (2 metrics)",
+		Metrics: []verdict.Metric{{Name: "error rate", Result: verdict.Pass, Critical: true, Detectable: "+0.08 points"}, {Name: "latency p99", Result: verdict.Pass, Critical: true}}}
 	want := []string{
 		"release  shop 1.4.2 → 1.5.0 · running for 3m0s",
 		"stage    approval · step 7/11 · wait for approval (timeout 24h0m0s, then rollback)",
 		"traffic  blue ░░░░░░░░░░██████████ green 50%",
 		"time     step 2m0s · times out in 23h58m0s",
 		"waiting  for approval: cutover approve shop --as NAME (or cutover abort shop --reason ...)",
-		"verdict  Pass: all 2 metrics passed",
+		"verdict  Pass: green is within every margin (2 metrics)",
 	}
 	if got := liveFrame(st, live0.Add(3*time.Minute), 120); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("frame:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -155,11 +157,11 @@ func TestLiveFrameWaitingForApproval(t *testing.T) {
 	// An inconclusive verdict holds the release for a person.
 	st = liveStatus(t, 6, live0.Add(time.Minute))
 	st.Waiting = "a decision on an inconclusive analysis"
-	st.LastVerdict = &verdict.Verdict{Result: verdict.Inconclusive, Summary: "no traffic on green"}
+	st.LastVerdict = &verdict.Verdict{Result: verdict.Inconclusive, Summary: "error rate: green served no requests; latency p99: 6 of 6 steps had no histogram for a color, so the window cannot be judged"}
 	frame := strings.Join(liveFrame(st, live0.Add(2*time.Minute), 200), "\n")
 	for _, want := range []string{
 		"waiting  for a decision on an inconclusive analysis: cutover approve shop --as NAME to go on, cutover abort shop --reason ... to roll back",
-		"verdict  Inconclusive: no traffic on green",
+		"verdict  Inconclusive: error rate: green served no requests; latency p99: 6 of 6 steps had no histogram for a color, so the window cannot be judged\n",
 		"time     step 1m0s\n", // no limit on an analysis
 	} {
 		if !strings.Contains(frame+"\n", want) {
@@ -176,11 +178,12 @@ func TestLiveFrameWaitingForApproval(t *testing.T) {
 
 func TestLiveFrameEnded(t *testing.T) {
 	st := liveStatus(t, 5, live0.Add(40*time.Second))
-	st.Stage, st.Outcome, st.Reason = workflows.StageRollback, workflows.OutcomeRunning, "soak guard failed: green error rate 3%"
+	v := failVerdict()
+	st.Stage, st.Outcome, st.Reason = workflows.StageRollback, workflows.OutcomeRunning, "soak guard failed: "+v.Summary
 	st.Steps[4].State = workflows.StateCancelled
 	st.Steps[4].Ended = live0.Add(41 * time.Second)
 	st.Weights = workflows.Weights{Blue: 100}
-	st.LastVerdict = &verdict.Verdict{Result: verdict.Fail, Summary: "green error rate 3% above 1%"}
+	st.LastVerdict = &v
 	st.Decisions = []workflows.DecisionRecord{{Decision: workflows.Decision{By: "alice", Reason: "pager"}, Action: "abort"}}
 	st.Rollback = []workflows.StepRecord{
 		{Index: 1, Kind: workflows.StageRollback, Description: "all traffic back to blue", State: workflows.StateDone, Started: live0.Add(41 * time.Second), Ended: live0.Add(42 * time.Second)},
@@ -190,7 +193,9 @@ func TestLiveFrameEnded(t *testing.T) {
 	for _, want := range []string{
 		"stage    rollback · undo 2 · decommission green",
 		"time     step 3s\n",
-		"verdict  Fail: green error rate 3% above 1%",
+		"verdict  Fail: error rate failed: green's error rate is higher than blue's (green 3.00% of 60,000, …",
+		"         guard judged 30 of 30 intervals\n",
+		"         note: counter reset: http_requests_total{color=\"green\",code=\"500\"} went from 1843 to 12 at…",
 		"decision abort by alice: pager",
 	} {
 		if !strings.Contains(frame+"\n", want) {
@@ -204,9 +209,11 @@ func TestLiveFrameEnded(t *testing.T) {
 		"release  shop 1.4.2 → 1.5.0 · rolled_back after 50s",
 		"stage    done",
 		"traffic  blue ░░░░░░░░░░░░░░░░░░░░ green 0%",
-		"verdict  Fail: green error rate 3% above 1%",
+		"verdict  Fail: error rate failed: green's error rate is higher than blue's (green 3.00% of 60,000, …",
+		"         guard judged 30 of 30 intervals",
+		"         note: counter reset: http_requests_total{color=\"green\",code=\"500\"} went from 1843 to 12 at…",
 		"decision abort by alice: pager",
-		"outcome  rolled_back: soak guard failed: green error rate 3%",
+		"outcome  rolled_back: soak guard failed: error rate failed: green's error rate is higher than blue'…",
 	}
 	// The end stays as it was, whatever the clock says.
 	if got := liveFrame(st, live0.Add(time.Hour), 100); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -218,7 +225,8 @@ func TestLiveFrameNarrow(t *testing.T) {
 	st := liveStatus(t, 7, live0.Add(time.Minute))
 	st.Weights = workflows.Weights{Blue: 50, Green: 50}
 	st.Waiting = "approval"
-	st.LastVerdict = &verdict.Verdict{Result: verdict.Pass, Summary: "all 2 metrics passed"}
+	v := passVerdict()
+	st.LastVerdict = &v
 	for width := 1; width <= 120; width++ {
 		for _, line := range liveFrame(st, live0.Add(3*time.Minute), width) {
 			if n := utf8.RuneCountInString(line); n > width {
@@ -388,5 +396,51 @@ func TestLiveViewRedrawsAsTimePasses(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if len(term.String()) != n {
 		t.Error("the view was redrawn after stop")
+	}
+}
+
+func TestLiveFrameVerdictCoverageAndNotes(t *testing.T) {
+	// A soak guard inconclusive for lack of traffic alone holds the release.
+	st := liveStatus(t, 4, live0.Add(2*time.Second))
+	st.Weights = workflows.Weights{Blue: 99, Green: 1}
+	st.Steps[3].State, st.Steps[3].Ended = workflows.StateDone, live0.Add(5*time.Minute+2*time.Second)
+	st.Waiting = "a decision on an inconclusive soak guard"
+	v := underpoweredVerdict()
+	st.LastVerdict = &v
+	got := liveFrame(st, live0.Add(6*time.Minute), 120)
+	want := []string{
+		"release  shop 1.4.2 → 1.5.0 · running for 6m0s",
+		"stage    soak · step 4/11",
+		"traffic  blue ░░░░░░░░░░░░░░░░░░░█ green 1%",
+		"waiting  for a decision on an inconclusive soak guard: cutover approve shop --as NAME to go on, cutover abort shop --re…",
+		"verdict  Inconclusive: error rate: not enough traffic to see a +0.40 points change in error rate (green 0.20% of 1,200,…",
+		"         guard judged 60 of 60 intervals",
+		"         inconclusive for lack of traffic alone: nothing failed and no data was missing",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("frame:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Many notes: the first few, and where to read the rest.
+	v = failVerdict()
+	v.Notes = nil
+	for i := range 5 {
+		v.Notes = append(v.Notes, fmt.Sprintf(`counter reset: http_requests_total{color="green",code="200"} went from %d to 3 at 10:0%d:10`, 1000+i, i))
+	}
+	v.Notes = append(v.Notes, "and 3 more counter resets", "missed 4 intervals from 10:05:00 to 10:05:50")
+	st.LastVerdict, st.Waiting = &v, ""
+	frame := strings.Join(liveFrame(st, live0.Add(6*time.Minute), 120), "\n")
+	for _, want := range []string{
+		"\n         guard judged 30 of 30 intervals\n",
+		"\n         note: counter reset: http_requests_total{color=\"green\",code=\"200\"} went from 1000 to 3 at 10:00:10\n",
+		"\n         note: counter reset: http_requests_total{color=\"green\",code=\"200\"} went from 1002 to 3 at 10:02:10\n",
+		"\n         and 4 more notes: cutover status shop",
+	} {
+		if !strings.Contains(frame, want) {
+			t.Errorf("frame lacks %q:\n%s", want, frame)
+		}
+	}
+	if strings.Contains(frame, "went from 1003") || strings.Contains(frame, "missed 4 intervals") {
+		t.Errorf("frame shows more notes than it has room for:\n%s", frame)
 	}
 }

@@ -69,7 +69,7 @@ func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
 	// A passing verdict shows in its step's line; one that holds or ends the
 	// release gets a line of its own.
 	if v := st.LastVerdict; v != nil && v.Result != verdict.Pass && (before.LastVerdict == nil || before.LastVerdict.String() != v.String()) {
-		add(now, "verdict: %s", v)
+		add(now, "verdict: %s%s", v, verdictWhole(*v))
 	}
 	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
 	for _, e := range events {
@@ -142,28 +142,80 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 }
 
 // printVerdict shows the last verdict with every metric's numbers: a person
-// deciding whether to approve needs to see what the judge saw.
+// deciding whether to approve needs to see what the judge saw, how much of the
+// soak it saw, and what it could have seen.
 func printVerdict(w io.Writer, v verdict.Verdict) {
 	fmt.Fprintf(w, "verdict: %s", v.Result)
 	if v.Summary != "" {
 		fmt.Fprintf(w, ": %s", v.Summary)
 	}
 	fmt.Fprintln(w)
+	for _, line := range verdictNotes(v) {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 	for _, m := range v.Metrics {
 		crit := ""
 		if m.Critical {
 			crit = ", critical"
 		}
-		fmt.Fprintf(w, "  %s: %s%s%s\n", m.Name, m.Result, crit, reasonSuffix(m.Reason))
+		fmt.Fprintf(w, "  %s: %s%s%s\n", m.Name, m.Result, crit, reasonSuffix(metricReason(m)))
 		if len(m.Values) == 0 {
 			continue
 		}
-		parts := make([]string, len(m.Values))
-		for i, val := range m.Values {
-			parts[i] = val.Name + "=" + verdict.FormatValue(val.Value)
-		}
-		fmt.Fprintf(w, "    %s\n", strings.Join(parts, " "))
+		fmt.Fprintf(w, "    %s\n", metricValues(m))
 	}
+}
+
+// verdictNotes are the lines about a verdict as a whole: how much of the soak
+// the guard judged, whether only too little traffic kept it from a Pass, and
+// the judge's notes (counter resets, gaps in the guard's watch).
+func verdictNotes(v verdict.Verdict) []string {
+	var lines []string
+	if v.Intervals > 0 {
+		lines = append(lines, fmt.Sprintf("guard judged %d of %d intervals", v.Judged, v.Intervals))
+	}
+	if v.Underpowered && v.Result == verdict.Inconclusive {
+		lines = append(lines, underpoweredText)
+	}
+	for _, n := range v.Notes {
+		lines = append(lines, "note: "+n)
+	}
+	return lines
+}
+
+// verdictWhole is what a verdict's one-line form (verdict.Verdict.String,
+// which has its notes) leaves out about the verdict as a whole: the guard's
+// coverage and whether only too little traffic kept it from a Pass.
+func verdictWhole(v verdict.Verdict) string {
+	var s string
+	for _, line := range verdictNotes(verdict.Verdict{Result: v.Result, Underpowered: v.Underpowered, Judged: v.Judged, Intervals: v.Intervals}) {
+		s += "; " + line
+	}
+	return s
+}
+
+// underpoweredText says what an Underpowered verdict means to a person.
+const underpoweredText = "inconclusive for lack of traffic alone: nothing failed and no data was missing"
+
+// metricReason is a metric's reason and, unless the reason says it already,
+// the smallest change its data could have detected.
+func metricReason(m verdict.Metric) string {
+	if m.Detectable == "" || strings.Contains(m.Reason, m.Detectable) || strings.Contains(m.Reason, "could detect") {
+		return m.Reason
+	}
+	if m.Reason == "" {
+		return "could detect " + m.Detectable
+	}
+	return m.Reason + "; could detect " + m.Detectable
+}
+
+// metricValues prints a metric's numbers as name=value, in their order.
+func metricValues(m verdict.Metric) string {
+	parts := make([]string, len(m.Values))
+	for i, val := range m.Values {
+		parts[i] = val.Name + "=" + verdict.FormatValue(val.Value)
+	}
+	return strings.Join(parts, " ")
 }
 
 func printList(w io.Writer, list []releases.Summary) {

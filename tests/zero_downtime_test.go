@@ -188,17 +188,18 @@ func (a *localApp) served(t *testing.T) map[string]float64 {
 	return out
 }
 
-// load runs the load generator as a process at 500 requests/s (at most 60,000
-// requests, at most two minutes) until stop is called, which returns its summary.
+// load runs the load generator as a process at 500 requests/s (at most 120,000
+// requests, at most four minutes) until stop is called, which returns its summary.
 func (a *localApp) load(t *testing.T) (stop func() loadSummary) {
 	return a.loadAt(t, 500)
 }
 
-// loadAt is load at rate requests/s, still at most two minutes.
+// loadAt is load at rate requests/s, at most four minutes (a comparison that
+// must see enough traffic to pass takes a minute or two).
 func (a *localApp) loadAt(t *testing.T, rate int) (stop func() loadSummary) {
 	bin := harness.Binary(t, "LOADGEN_BIN", "./loadgen/cmd/loadgen")
 	p := harness.Start(t, "loadgen", nil, bin, "-url", "http://"+a.listen+"/", "-rate", strconv.Itoa(rate),
-		"-duration", "2m", "-max", strconv.Itoa(rate*120), "-progress", "0")
+		"-duration", "4m", "-max", strconv.Itoa(rate*240), "-progress", "0")
 	return func() loadSummary {
 		p.Stop(10 * time.Second)
 		p.Wait(t, 10*time.Second)

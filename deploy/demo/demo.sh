@@ -83,8 +83,8 @@ CUTOVER_HTTP_ADDR=127.0.0.1:0 "$bin/cutover-worker" >"$state/worker.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null && break; sleep 0.1; done
-echo "==> blue: demo 1.0.0, two instances (5ms of work per request, like green)"
-LATENCY=5ms "$bin/cutover" local start -f "$spec" --version 1.0.0
+echo "==> blue: demo 1.0.0, two instances (5-7ms of work per request, like green)"
+LATENCY=5ms LATENCY_JITTER=2ms "$bin/cutover" local start -f "$spec" --version 1.0.0
 
 echo "==> load: 200 requests/s to http://127.0.0.1:8080/ until the release ends (progress every 5s)"
 "$bin/loadgen" -url http://127.0.0.1:8080/ -rate 200 -duration 10m -max 200000 -progress 5s \
@@ -99,14 +99,25 @@ echo "==> releasing (watch it at http://127.0.0.1:$ui/namespaces/default/workflo
 release=$!
 pids+=($release)
 
-until "$bin/cutover" status demo --json 2>/dev/null | grep -q '"waiting": "approval"'; do
-  kill -0 "$release" 2>/dev/null || break
+# An operator approves at the gate. Should the judge end inconclusive (a
+# busy machine, too little traffic), the release waits for a decision: the
+# demo shows the verdict's numbers and decides as a person would after
+# reading them.
+while kill -0 "$release" 2>/dev/null; do
+  waiting=$("$bin/cutover" status demo --json 2>/dev/null | sed -n 's/^ *"waiting": "\(.*\)",*$/\1/p')
+  case $waiting in
+    approval)
+      echo "==> an operator approves: cutover approve demo --as demo-operator"
+      "$bin/cutover" approve demo --as demo-operator --reason "the numbers look good"
+      break ;;
+    "a decision on an inconclusive"*)
+      echo "==> the judge could not decide ($waiting); its verdict:"
+      "$bin/cutover" status demo | sed -n '/^verdict:/,/^steps:/p' | sed 's/^/    /'
+      echo "==> an operator reads the numbers and approves: cutover approve demo --as demo-operator"
+      "$bin/cutover" approve demo --as demo-operator --reason "read the verdict; approving in the demo" ;;
+  esac
   sleep 1
 done
-if kill -0 "$release" 2>/dev/null; then
-  echo "==> an operator approves: cutover approve demo --as demo-operator"
-  "$bin/cutover" approve demo --as demo-operator --reason "the numbers look good"
-fi
 
 code=0
 wait "$release" || code=$?
