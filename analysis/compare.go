@@ -65,7 +65,10 @@ func Compare(ctx context.Context, src Source, r providers.Ref, c CompareSpec, sa
 		default:
 			lastErr = nil
 			for _, s := range steps {
-				if s.End.After(end) {
+				// The window's last read lands a moment after its end (a
+				// scrape is stamped when it answers); a step ending more than
+				// half a step after the end is the next window's.
+				if s.End.After(end.Add(step / 2)) {
 					break
 				}
 				m.Add(s)

@@ -58,6 +58,7 @@ func (c *counters) step(s Snapshot) judge.Step {
 	acc := map[providers.Color]*colorAcc{providers.Blue: newColorAcc(), providers.Green: newColorAcc()}
 	st := judge.Step{End: s.At}
 	resets := 0
+	named := map[string]bool{} // a series given under two fields resets once
 	for _, x := range s.Series {
 		a := acc[x.Color]
 		if a == nil || math.IsNaN(x.Value) {
@@ -68,8 +69,11 @@ func (c *counters) step(s Snapshot) judge.Step {
 		d := x.Value - prev
 		if seen && d < 0 {
 			d = x.Value
-			resets++
-			if resets <= 3 {
+			if !named[x.ID] {
+				named[x.ID] = true
+				resets++
+			}
+			if resets <= 3 && len(st.Resets) < resets {
 				st.Resets = append(st.Resets, fmt.Sprintf("%s went from %s to %s at %s",
 					x.ID, strconv.FormatFloat(prev, 'g', -1, 64), strconv.FormatFloat(x.Value, 'g', -1, 64), s.At.UTC().Format("15:04:05")))
 			}

@@ -96,9 +96,15 @@ func Guard(ctx context.Context, src Source, r providers.Ref, g GuardSpec, saved 
 		return verdict.Verdict{}, err
 	}
 	end, hardEnd := g.Start.Add(g.Duration), g.Start.Add(g.Duration+g.Extend)
+	// A source whose data arrive late (CloudWatch) is read on for that long
+	// after the soak, so that its last steps are judged too.
+	lag := lagOf(src)
 	coverage := func(v verdict.Verdict, now time.Time) verdict.Verdict {
 		if now.After(hardEnd) {
 			now = hardEnd
+		}
+		if now.After(end) && !now.After(end.Add(lag)) {
+			now = end
 		}
 		v.Judged = p.Judged
 		v.Intervals = max(int(now.Sub(g.Start)/g.Interval), p.Judged)
@@ -140,19 +146,21 @@ func Guard(ctx context.Context, src Source, r providers.Ref, g GuardSpec, saved 
 		if err := checkpoint(&p, m, save); err != nil {
 			return verdict.Verdict{}, err
 		}
-		if !now.Before(end) {
+		if !now.Before(end.Add(lag)) {
 			v := m.Verdict()
 			if lastErr != nil && v.Result == verdict.Pass {
 				// The last look failed: the end of the soak was not seen.
 				v = unavailable(src, lastErr)
 			}
-			if v.Result != verdict.Inconclusive || !v.Underpowered || !now.Before(hardEnd) {
+			if v.Result != verdict.Inconclusive || !v.Underpowered || !now.Before(hardEnd.Add(lag)) {
 				return coverage(v, now), nil
 			}
 		}
 		next := g.Start.Add(time.Duration(int(now.Sub(g.Start)/g.Interval)+1) * g.Interval)
-		if now.Before(end) && next.After(end) {
-			next = end
+		for _, stop := range []time.Time{end.Add(lag), hardEnd.Add(lag)} {
+			if now.Before(stop) && next.After(stop) {
+				next = stop
+			}
 		}
 		if err := clk.Sleep(ctx, next.Sub(clk.Now())); err != nil {
 			return verdict.Verdict{}, err
@@ -176,13 +184,16 @@ func resume(p *Progress, m *judge.Monitor, saved []byte) error {
 		return nil
 	}
 	src := p.Reader.src
+	// Progress that cannot be read back would fail every retry the same way:
+	// it is permanent, and the step fails (traffic goes back to blue) rather
+	// than judge on evidence it lost.
 	var q Progress
 	if err := json.Unmarshal(saved, &q); err != nil {
-		return fmt.Errorf("resume the analysis from its last heartbeat: %w", err)
+		return providers.Invalid("resume the analysis from its last heartbeat: %v", err)
 	}
 	if len(q.Judge) > 0 {
 		if err := m.Restore(q.Judge); err != nil {
-			return err
+			return providers.Invalid("%v", err)
 		}
 	}
 	q.Reader.src = src

@@ -34,20 +34,21 @@ func GuardAnalyzer(ctx context.Context, an providers.Analyzer, r providers.Ref, 
 			return verdict.Verdict{}, err
 		case err != nil:
 			v = verdict.Verdict{Result: verdict.Inconclusive, Summary: "guard check failed: " + err.Error()}
-		default:
+		case now.After(g.Start):
+			// A check at the very start judges no interval yet.
 			judged++
 		}
 		switch v.Result {
 		case verdict.Pass:
 			missing = 0
 		case verdict.Fail:
-			v.Judged = judged
+			v.Judged, v.Intervals = judged, max(judged, int(now.Sub(g.Start)/g.Interval))
 			return v, nil
 		default: // Inconclusive, or a result nobody knows: never a pass
 			v.Result = verdict.Inconclusive
 			if missing++; missing >= missedLimit {
 				v.Summary = fmt.Sprintf("%d checks in a row without a verdict: %s", missing, v.Summary)
-				v.Judged = judged
+				v.Judged, v.Intervals = judged, max(judged, int(now.Sub(g.Start)/g.Interval))
 				return v, nil
 			}
 		}

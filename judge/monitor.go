@@ -324,9 +324,16 @@ func (m *Monitor) judgeContext() judgeContext {
 // clean sweep with no gap passes.
 func (m *Monitor) combine(outs []outcome) verdict.Verdict {
 	v := verdict.Verdict{}
-	var failed, why, undecided []string
+	var failed, why, undecided, short []string
 	underpowered := true
 	for _, o := range outs {
+		if o.Result == verdict.Inconclusive && o.underpowered {
+			d := o.Detectable
+			if d == "" {
+				d = "nothing yet"
+			}
+			short = append(short, o.Name+" could detect "+d)
+		}
 		v.Metrics = append(v.Metrics, o.Metric)
 		switch {
 		case o.Result == verdict.Fail && o.Critical:
@@ -353,10 +360,13 @@ func (m *Monitor) combine(outs []outcome) verdict.Verdict {
 		if len(undecided) > 0 {
 			v.Summary += "; " + strings.Join(undecided, "; ")
 		}
+	case len(undecided) > 0 && underpowered:
+		// Each metric's reason says how much more traffic it needs.
+		v.Result, v.Underpowered = verdict.Inconclusive, true
+		v.Summary = "too little traffic yet to show green within every margin: " + strings.Join(short, ", ")
 	case len(undecided) > 0:
 		v.Result = verdict.Inconclusive
 		v.Summary = strings.Join(undecided, "; ")
-		v.Underpowered = underpowered
 	default:
 		v.Result = verdict.Pass
 		v.Summary = fmt.Sprintf("green is within every margin (%d metrics)", len(outs))

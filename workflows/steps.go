@@ -195,7 +195,7 @@ func (r *release) soak(ctx workflow.Context, s *spec.SoakStep) (stepResult, erro
 	onInconclusive := s.OnInconclusive
 	if onInconclusive == spec.ActionContinue {
 		if v.Result == verdict.Inconclusive && v.Underpowered {
-			return stepResult{detail: detail + "; continuing as the plan says"}, nil
+			return stepResult{detail: detail + "; nothing failed, continuing as the plan says"}, nil
 		}
 		// A gap in the guard's watch or data it could not use is not a lack
 		// of traffic: a person decides.

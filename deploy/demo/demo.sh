@@ -104,7 +104,7 @@ pids+=($release)
 # demo shows the verdict's numbers and decides as a person would after
 # reading them.
 while kill -0 "$release" 2>/dev/null; do
-  waiting=$("$bin/cutover" status demo --json 2>/dev/null | sed -n 's/^ *"waiting": "\(.*\)",*$/\1/p')
+  waiting=$("$bin/cutover" status demo --json 2>/dev/null | sed -n 's/^ *"waiting": "\(.*\)",*$/\1/p' || true)
   case $waiting in
     approval)
       echo "==> an operator approves: cutover approve demo --as demo-operator"
