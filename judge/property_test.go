@@ -106,8 +106,8 @@ func TestFalseAlarmWhateverTheSoak(t *testing.T) {
 		rate    float64
 		share   float64
 	}{
-		{20, 600, 0.005, 0.1},  // 1s interval at 20 req/s, 10 minutes
-		{600, 30, 0.005, 0.1},  // 30s interval, 15 minutes
+		{20, 600, 0.005, 0.1}, // 1s interval at 20 req/s, 10 minutes
+		{600, 30, 0.005, 0.1}, // 30s interval, 15 minutes
 		{200, 300, 0.0005, 0.5},
 		{200, 300, 0.02, 0.1},
 		{2000, 120, 0.2, 0.5},  // a very high base rate
