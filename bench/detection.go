@@ -179,7 +179,8 @@ func detectionReport(cfg config, samples []detectSample) string {
 	fmt.Fprintf(&b, "## 4. Detection time\n\n")
 	fmt.Fprintf(&b, "Reproduce: `make temporal && go run ./bench -sections detection -detections %d`\n\n", cfg.detections)
 	fmt.Fprintf(&b, "The same cluster as section 2, with the demo's analysis: the `scrape` provider reading the router's `/metrics` "+
-		"and the judge's default guard (green's error rate at most 1%%, judged on the newest steps holding at least 20 requests). "+
+		"and the judge's defaults (green's error rate and its p50, p95 and p99 latency against blue's, with the sequential tests of section 6, "+
+		"alpha 0.01 for all four together). "+
 		"An in-process load generator sends 200 requests/s to the router, as `make demo` does, and notes which version answered each. "+
 		"Each run releases a green (`ERROR_RATE=1`, `ERROR_AFTER=%s` plus 50ms more in each run, so that green goes bad at 20 different "+
 		"points of the guard's 1s cycle) that answers 500 to every request from then on, "+

@@ -317,7 +317,7 @@ func (l *latencyState) judgeQuantile(ctx judgeContext, q *quantileState, critica
 	detectable := detect(1)
 	vs.add("detectable_slowdown", detectable)
 	if !math.IsInf(detectable, 1) {
-		o.Detectable = fmtRelative(detectable) + " at " + pn
+		o.Detectable = fmtRelative(detectable)
 	}
 	shown := l.Green.Bounds[T]/tb - 1
 	passed := passes(1) && detectable <= q.Slowdown

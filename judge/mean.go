@@ -203,7 +203,7 @@ func (s *meanState) judge(ctx judgeContext, mc MetricConfig) outcome {
 	detect := func(f float64) float64 { return (ctx.zFail + ctx.zPow) * sd / math.Sqrt(f) }
 	detectable := detect(1)
 	vs.add("detectable", detectable/math.Abs(bm))
-	o.Detectable = fmtChangeOf(mc.Better == "higher", detectable, true, math.Abs(bm)) + " of blue's value"
+	o.Detectable = fmtChangeOf(mc.Better == "higher", detectable, true, math.Abs(bm))
 	if passes(1) && detectable <= m {
 		var rg, rb moments
 		for i := max(ctx.recentFrom, 0); i < len(s.Blocks); i++ {

@@ -237,6 +237,7 @@ func TestGreenThreePointsWorseRollsBack(t *testing.T) {
 	}
 	t.Logf("from green's first 500 to all traffic on blue: %s (load: %s)", blueAt.Sub(first).Round(time.Millisecond), sum)
 	out := a.statusText(t)
+	t.Logf("%s", out)
 	requireContains(t, out, "verdict: Fail", "error rate: Fail, critical", "green's error rate is higher than blue's", "p_value=")
 	if st := c.waitStatus(a.name, 10*time.Second, func(workflows.Status) bool { return true }); st.Step != 5 {
 		t.Errorf("rolled back at step %d, want the 10%% soak (step 5)\n%s", st.Step, out)
