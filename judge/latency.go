@@ -360,16 +360,7 @@ func (l *latencyState) detectableSlowdown(tb, eb, ng, nb float64, ctx judgeConte
 	if !ok(hi) {
 		return math.Inf(1)
 	}
-	lo := 0.0
-	for range 40 {
-		mid := (lo + hi) / 2
-		if ok(mid) {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return math.Exp(hi) - 1
+	return math.Exp(smallest(0, hi, ok)) - 1
 }
 
 // judgeCeiling is green's p99 against latency.maxP99 alone.

@@ -143,8 +143,13 @@ func detectableIncrease(p, n1, n2, zFail, zPow float64) float64 {
 	if hi <= 0 || !ok(hi) {
 		return math.Inf(1)
 	}
-	lo := 0.0
-	for range 60 {
+	return smallest(0, hi, ok)
+}
+
+// smallest is, to within 2^-50 of the span, the smallest x in [lo, hi] for
+// which ok(x) holds, where ok is monotone and ok(hi) holds.
+func smallest(lo, hi float64, ok func(float64) bool) float64 {
+	for range 50 {
 		mid := (lo + hi) / 2
 		if ok(mid) {
 			hi = mid
@@ -169,14 +174,5 @@ func scaleNeeded(ok func(f float64) bool) float64 {
 			return math.Inf(1)
 		}
 	}
-	lo := hi / 2
-	for range 40 {
-		mid := (lo + hi) / 2
-		if ok(mid) {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return hi
+	return smallest(hi/2, hi, ok)
 }

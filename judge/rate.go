@@ -304,20 +304,10 @@ func (r *rateState) judgeRelative(ctx judgeContext, margin float64, relative, cr
 // upperBound is the smallest change for the worse that the pass test can
 // already rule out at 1-alpha (a point of the confidence sequence).
 func (r *rateState) upperBound(change float64, passes func(f, delta float64) bool) float64 {
-	lo := math.Max(0, change)
-	hi := 0.5
-	if !passes(1, hi) {
+	if !passes(1, 0.5) {
 		return math.NaN()
 	}
-	for range 50 {
-		mid := (lo + hi) / 2
-		if passes(1, mid) {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return hi
+	return smallest(math.Max(0, change), 0.5, func(d float64) bool { return passes(1, d) })
 }
 
 // judgeCeiling is green's error rate against the ceiling alone.
