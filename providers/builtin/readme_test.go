@@ -90,4 +90,3 @@ func strictJSON(b []byte, v any) error {
 	d.DisallowUnknownFields()
 	return d.Decode(v)
 }
-
