@@ -134,7 +134,9 @@ func Guard(ctx context.Context, src Source, r providers.Ref, g GuardSpec, saved 
 			if missed := int(now.Sub(p.LastJudged)/g.Interval) - 1; missed >= missedLimit {
 				m.Gap(judge.Gap{From: p.LastJudged, To: now, Missed: missed})
 			}
-			if i := int(now.Sub(g.Start) / g.Interval); i > p.LastIndex || p.Judged == 0 && i > 0 {
+			// The check at the end of interval i judges it; one at the very
+			// start judges none yet.
+			if i := int(now.Sub(g.Start) / g.Interval); i > p.LastIndex {
 				p.Judged++
 				p.LastIndex = i
 			}

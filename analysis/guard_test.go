@@ -158,7 +158,7 @@ func TestGuardUnderpowered(t *testing.T) {
 			if v.Result != verdict.Inconclusive || !v.Underpowered {
 				t.Fatalf("verdict %s (underpowered %v), want an underpowered Inconclusive", v, v.Underpowered)
 			}
-			if !strings.Contains(v.Summary, "not enough traffic") {
+			if !strings.Contains(v.Summary, "too little traffic yet") {
 				t.Errorf("summary %q does not say why", v.Summary)
 			}
 			if since(clk) != 10*time.Minute || v.Judged != 60 || v.Intervals != 60 {
