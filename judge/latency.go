@@ -243,7 +243,7 @@ func (l *latencyState) judgeQuantile(ctx judgeContext, q *quantileState, critica
 	name := quantileName(q.Q)
 	o := outcome{Metric: verdict.Metric{Name: name, Critical: critical}}
 	pn := strings.TrimPrefix(name, "latency ")
-	gq, bq := l.Green.quantile(q.Q), l.Blue.quantile(q.Q)
+	gq, bq := l.Green.Quantile(q.Q), l.Blue.Quantile(q.Q)
 	var vs values
 	vs.add("green_"+pn+"_ms", gq*1000)
 	vs.add("blue_"+pn+"_ms", bq*1000)
@@ -367,7 +367,7 @@ func (l *latencyState) detectableSlowdown(tb, eb, ng, nb float64, ctx judgeConte
 func (l *latencyState) judgeCeiling(ctx judgeContext, critical bool) outcome {
 	o := outcome{Metric: verdict.Metric{Name: metricLatencyCeiling, Critical: critical}}
 	var vs values
-	vs.add("green_p99_ms", l.Green.quantile(0.99)*1000)
+	vs.add("green_p99_ms", l.Green.Quantile(0.99)*1000)
 	vs.add("max_p99_ms", l.MaxP99*1000)
 	vs.add("green_requests", l.Green.Total())
 	vs.add("p_value", l.Ceil.pValue())
@@ -377,17 +377,17 @@ func (l *latencyState) judgeCeiling(ctx judgeContext, critical bool) outcome {
 	switch {
 	case l.Ceil.rejected(ctx.alphaFail):
 		o.Result = verdict.Fail
-		o.Reason = fmt.Sprintf("more than 1%% of green's requests took over %s, with %s (green's p99 %s)", limit, confidence(ctx.alphaFail), fmtMs(l.Green.quantile(0.99)))
+		o.Reason = fmt.Sprintf("more than 1%% of green's requests took over %s, with %s (green's p99 %s)", limit, confidence(ctx.alphaFail), fmtMs(l.Green.Quantile(0.99)))
 	case l.Green.Total() == 0:
 		o.Result, o.Reason = verdict.Inconclusive, "green has no latency data"
 	case boundAtMost(l.Green.Bounds, l.MaxP99, -1) < 0:
 		o.Result, o.Reason = verdict.Inconclusive, fmt.Sprintf("no histogram bucket bound is at or below %s, so the buckets cannot show green under it", limit)
 	case l.Below.rejected(ctx.alpha):
 		o.Result = verdict.Pass
-		o.Reason = fmt.Sprintf("fewer than 1%% of green's requests took over %s, with %s (green's p99 %s)", limit, confidence(ctx.alpha), fmtMs(l.Green.quantile(0.99)))
+		o.Reason = fmt.Sprintf("fewer than 1%% of green's requests took over %s, with %s (green's p99 %s)", limit, confidence(ctx.alpha), fmtMs(l.Green.Quantile(0.99)))
 	default:
 		o.Result, o.underpowered = verdict.Inconclusive, true
-		o.Reason = fmt.Sprintf("not enough traffic yet to show green's p99 under %s (green's p99 %s)", limit, fmtMs(l.Green.quantile(0.99)))
+		o.Reason = fmt.Sprintf("not enough traffic yet to show green's p99 under %s (green's p99 %s)", limit, fmtMs(l.Green.Quantile(0.99)))
 	}
 	o.Reason += l.dataNote()
 	return o
