@@ -48,8 +48,3 @@ func classify(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
-
-func isPermanent(err error) bool {
-	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.NonRetryable()
-}
