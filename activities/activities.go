@@ -109,13 +109,21 @@ type RecordInput struct {
 
 // Activities carries out the release's steps through the providers.
 type Activities struct {
-	reg *providers.Registry
-	log *slog.Logger
+	reg  *providers.Registry
+	log  *slog.Logger
+	apps Resolver
 }
 
 // New returns the activities over a provider registry.
 func New(reg *providers.Registry, log *slog.Logger) *Activities {
 	return &Activities{reg: reg, log: log}
+}
+
+// WithApps returns the activities resolving release requests with r.
+func (a *Activities) WithApps(r Resolver) *Activities {
+	c := *a
+	c.apps = r
+	return &c
 }
 
 // Register registers every activity under its explicit name.
@@ -131,6 +139,7 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		NotifyName:       a.Notify,
 		RecordName:       a.Record,
 		PreflightName:    a.Preflight,
+		ResolveName:      a.Resolve,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

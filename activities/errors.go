@@ -20,7 +20,7 @@ const (
 
 // PermanentErrorTypes are the error types that no retry can fix; the workflow's
 // retry policies list them as non-retryable.
-var PermanentErrorTypes = []string{ErrTypeBadConfig, ErrTypeNotFound, ErrTypeInvalid, ErrTypeCheckFailed}
+var PermanentErrorTypes = []string{ErrTypeBadConfig, ErrTypeNotFound, ErrTypeInvalid, ErrTypeCheckFailed, ErrTypeRefused}
 
 // classify is the one place that decides whether a provider's error is permanent
 // (bad config, not found, refused, a failed check) or worth retrying (anything

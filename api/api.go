@@ -116,7 +116,7 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	cfg    Config
 	rc     Releases
-	check  spec.ProviderCheck
+	apps   Resolver
 	log    *slog.Logger
 	keys   *keyring
 	idem   *idemCache
@@ -134,9 +134,16 @@ type route struct {
 	method, path, scope string
 }
 
-// New returns the API over a releases client. check checks provider types
-// and settings in a spec (the provider registry's Check; may be nil).
-func New(cfg Config, rc Releases, check spec.ProviderCheck, log *slog.Logger) (*Server, error) {
+// Resolver checks a release request against the app definitions (an
+// *apps.Store over the same directory the workers load).
+type Resolver interface {
+	Resolve(req spec.Release) (spec.Release, error)
+}
+
+// New returns the API over a releases client. apps, when not nil, refuses a
+// request the app definitions do not allow before anything starts; without
+// it the workers refuse it, and the release ends failed with nothing changed.
+func New(cfg Config, rc Releases, apps Resolver, log *slog.Logger) (*Server, error) {
 	if rc == nil {
 		return nil, errors.New("api: no releases client")
 	}
@@ -149,7 +156,7 @@ func New(cfg Config, rc Releases, check spec.ProviderCheck, log *slog.Logger) (*
 		return nil, fmt.Errorf("api tokens: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, rc: rc, check: check, log: log, keys: keys,
+		cfg: cfg, rc: rc, apps: apps, log: log, keys: keys,
 		idem:    newIdemCache(cfg.IdempotencyTTL, cfg.IdempotencyMax),
 		mux:     http.NewServeMux(),
 		streams: make(chan struct{}, cfg.MaxStreams),

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/api/apitest"
+	"github.com/cutoverhq/cutover/apps"
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/workflows"
@@ -38,12 +42,18 @@ func testTokens() []Token {
 	}
 }
 
-const shopYAML = `app: shop
-version: %s
+// shopDefinition is the operators' definition of shop, which the API checks
+// requests against; shopYAML is a request.
+const shopDefinition = `app: shop
 providers:
   environment: {type: memory}
   traffic: {type: memory}
   analysis: {type: memory}
+requests: {plan: true}
+`
+
+const shopYAML = `app: shop
+version: %s
 plan:
   - provision
   - validate
@@ -91,7 +101,15 @@ func newEnv(t *testing.T, tune ...func(*Config)) *env {
 		fn(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(cfg, e.f, builtin.NewRegistry(log).Check, log)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(shopDefinition), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := apps.NewStore(dir, apps.Mode{}, builtin.NewRegistry(log).Check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, e.f, defs, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,9 +372,8 @@ func TestStartAndSpecProblems(t *testing.T) {
 		bad := `app: shop
 version: 1.5.0
 providers:
-  environment: {type: memory}
+  environment: {type: local, settings: {command: [sh, -c, "cat /etc/hostname"]}}
   traffic: {type: memroy}
-  analysis: {type: memory, settings: {verdict: Maybe}}
 plan:
   - provision
   - validate
@@ -375,19 +392,40 @@ plan:
 				t.Errorf("error %+v lacks a message or a line", fe)
 			}
 		}
-		for _, f := range []string{"providers.traffic", "providers.analysis", "plan[3].setWeight", "plan[4].soak.duration", "plan[4].soak.durration"} {
+		for _, f := range []string{"providers", "plan[3].setWeight", "plan[4].soak.duration", "plan[4].soak.durration"} {
 			if !slices.Contains(fields, f) {
 				t.Errorf("errors lack %s: %+v", f, p.Errors)
 			}
 		}
-		if !strings.Contains(p.Detail, "5 problems") {
+		if !strings.Contains(p.Detail, "4 problems") {
 			t.Errorf("detail %q", p.Detail)
 		}
 	})
-	t.Run("JSON spec", func(t *testing.T) {
-		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader(`{"app": "cart", "version": "1.0.0", "providers": {"environment": {"type": "memory"}, "traffic": {"type": "memory"}, "analysis": {"type": "memory"}}}`),
+	t.Run("JSON request", func(t *testing.T) {
+		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader(`{"app": "shop", "version": "1.0.1"}`),
 			"Content-Type", "application/json")
 		want(t, r, http.StatusCreated)
+		e.f.set("shop", func(r *fakeRun) { r.run.Running = false; r.st.Outcome = workflows.OutcomePromoted })
+	})
+	t.Run("an app without a definition is refused, and nothing starts", func(t *testing.T) {
+		before := e.f.callCount("")
+		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader(`{"app": "cart", "version": "1.0.0"}`),
+			"Content-Type", "application/json")
+		want(t, r, http.StatusForbidden)
+		if p := r.problem(t); !strings.Contains(p.Detail, `app: "cart" has no definition on the worker`) {
+			t.Errorf("detail %q, want it to name the app without a definition", p.Detail)
+		}
+		if n := e.f.callCount(""); n != before {
+			t.Errorf("a refused request reached Temporal: %v", e.f.calls[before:])
+		}
+	})
+	t.Run("a plan the definition does not allow is refused", func(t *testing.T) {
+		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader("app: shop\nversion: 1.0.2\nplan: [provision, validate, setWeight: 10, soak: {duration: 5s}, promote]\n"),
+			"Content-Type", "application/yaml")
+		want(t, r, http.StatusForbidden)
+		if p := r.problem(t); !strings.Contains(p.Detail, "plan: the app's definition requires an approval step") {
+			t.Errorf("detail %q", p.Detail)
+		}
 	})
 	t.Run("malformed JSON", func(t *testing.T) {
 		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader("{\"app\": \"cart\",\n \"version\": \"1.0"), "Content-Type", "application/json")
@@ -409,8 +447,8 @@ plan:
 		want(t, r, http.StatusUnsupportedMediaType)
 		r.problem(t)
 	})
-	if n := e.f.callCount("start shop"); n != 0 {
-		t.Errorf("a bad request started a release")
+	if n := e.f.callCount("start shop"); n != 1 {
+		t.Errorf("%d starts, want only the JSON request's: a bad request started a release", n)
 	}
 
 	t.Run("started", func(t *testing.T) {
@@ -429,7 +467,7 @@ plan:
 			t.Errorf("headers %v", r.Header)
 		}
 		o := e.f.origins[len(e.f.origins)-1]
-		if o != (releases.Origin{By: "alice (api token ci)", Via: "api", CIRun: "https://ci.test/runs/7"}) {
+		if o != (releases.Origin{Principal: identity.Principal{Door: "api", ID: "ci"}, By: "alice (api token ci)", Via: "api", CIRun: "https://ci.test/runs/7"}) {
 			t.Errorf("origin %+v", o)
 		}
 	})
@@ -590,7 +628,7 @@ func TestDecisions(t *testing.T) {
 			t.Errorf("answer %+v", got)
 		}
 		d := e.f.decisions[len(e.f.decisions)-1]
-		if d.d != (workflows.Decision{By: "alice (api token ops)", Reason: "dashboards green", Via: "api"}) || d.updateID != "api/ops/approve/k1" {
+		if d.d != (workflows.Decision{By: "alice (api token ops)", Principal: identity.Principal{Door: "api", ID: "ops"}, Reason: "dashboards green", Via: "api"}) || d.updateID != "api/ops/approve/k1" {
 			t.Errorf("decision %+v", d)
 		}
 	})

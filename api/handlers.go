@@ -18,6 +18,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
@@ -90,6 +91,11 @@ func actor(by, token string) string {
 	return by + " (api token " + token + ")"
 }
 
+// tokenPrincipal is who an API request acts as: the token, by its name.
+func tokenPrincipal(t Token) identity.Principal {
+	return identity.Principal{Door: identity.API, ID: t.Name}
+}
+
 func (s *Server) links(app, runID string) Links {
 	return Links{
 		Self:   "/v1/releases/" + app,
@@ -124,7 +130,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rel, err := spec.Parse(body, s.check)
+	rel, err := spec.ParseRequest(body)
 	if err != nil {
 		var ps spec.Problems
 		if errors.As(err, &ps) {
@@ -133,6 +139,13 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		}
 		s.problem(w, r, http.StatusBadRequest, "bad-request", err.Error(), nil)
 		return
+	}
+	if s.apps != nil {
+		if _, err := s.apps.Resolve(rel); err != nil {
+			s.log.Warn("release refused", "app", rel.App, "version", rel.Version, "principal", "api:"+tok.Name, "reason", err.Error())
+			s.problem(w, r, http.StatusForbidden, "release-refused", err.Error(), nil)
+			return
+		}
 	}
 	if key != "" {
 		if prev, ok := s.idem.get(tok.Name, key); ok {
@@ -147,7 +160,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	origin := releases.Origin{By: actor(by, tok.Name), Via: "api", CIRun: ciRun}
+	origin := releases.Origin{Principal: tokenPrincipal(tok), By: actor(by, tok.Name), Via: "api", CIRun: ciRun}
 	// A start either starts the release or finds the app's release in
 	// progress; when that one ends meanwhile, it starts again (at most twice).
 	for range 3 {
@@ -311,7 +324,7 @@ func (s *Server) decide(action string) http.HandlerFunc {
 			s.problem(w, r, http.StatusBadRequest, "bad-request", "abort needs a reason", nil)
 			return
 		}
-		d := workflows.Decision{By: actor(strings.TrimSpace(req.By), tok.Name), Reason: strings.TrimSpace(req.Reason), Via: "api"}
+		d := workflows.Decision{By: actor(strings.TrimSpace(req.By), tok.Name), Principal: tokenPrincipal(tok), Reason: strings.TrimSpace(req.Reason), Via: "api"}
 		updateID := ""
 		if key != "" {
 			// Temporal answers a retried update with the same ID once.

@@ -156,7 +156,7 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 		return "", err
 	}
 	tcfg := temporalconn.Config{Address: address, Namespace: "default", TaskQueue: "bench"}
-	c.env = []string{"TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=bench", "CUTOVER_ROUTER_TOKEN=" + benchToken}
+	c.env = []string{"TEMPORAL_ADDRESS=" + address, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=bench", "CUTOVER_DEV=true", "CUTOVER_ROUTER_TOKEN=" + benchToken}
 
 	// One worker.
 	httpAddr, err := freeAddr()

@@ -115,7 +115,7 @@ func (h *handler) doPress(ctx context.Context, p press) reply {
 	if p.action == workflows.UpdateApprove && why != "" {
 		return h.refuse(p.who, app, p.action, why)
 	}
-	d := workflows.Decision{By: p.who.by(), Via: Via}
+	d := workflows.Decision{By: p.who.by(), Principal: p.who.principal(), Via: Via}
 	if p.action == workflows.UpdateAbort {
 		d.Reason = "aborted from Slack by " + p.who.by()
 	}

@@ -84,6 +84,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cutoverhq/cutover/identity"
 	slackprov "github.com/cutoverhq/cutover/providers/slack"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/workflows"
@@ -327,6 +328,12 @@ type actor struct {
 }
 
 // by is Decision.By: "<@U123> (alice)".
+// principal is who Slack vouched for: the user ID of a request whose
+// signature checked out. The display name is free text and plays no part.
+func (a actor) principal() identity.Principal {
+	return identity.Principal{Door: identity.Slack, ID: a.id}
+}
+
 func (a actor) by() string {
 	name := cleanName(a.name)
 	if name == "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/providers"
 	slackprov "github.com/cutoverhq/cutover/providers/slack"
 	"github.com/cutoverhq/cutover/releases"
@@ -475,7 +476,7 @@ func TestApprove(t *testing.T) {
 	}
 	_, d := e.rel.calls()
 	want := decideCall{App: "shop", Action: "approve", UpdateID: "slack-cmd:trig-1",
-		D: workflows.Decision{By: "<@U111> (alice)", Reason: "the numbers look good", Via: "slack"}}
+		D: workflows.Decision{By: "<@U111> (alice)", Principal: identity.Principal{Door: identity.Slack, ID: "U111"}, Reason: "the numbers look good", Via: "slack"}}
 	if len(d) != 1 || d[0] != want {
 		t.Fatalf("decisions = %+v, want %+v", d, want)
 	}
@@ -748,7 +749,7 @@ func TestApproveButton(t *testing.T) {
 	r := e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig-a")
 	_, d := e.rel.calls()
 	want := decideCall{App: "shop", Action: "approve", UpdateID: "slack-btn:C123:1700000000.000001:approve:U111",
-		D: workflows.Decision{By: "<@U111> (alice)", Via: "slack"}}
+		D: workflows.Decision{By: "<@U111> (alice)", Principal: identity.Principal{Door: identity.Slack, ID: "U111"}, Via: "slack"}}
 	if len(d) != 1 || d[0] != want {
 		t.Fatalf("decisions = %+v, want %+v", d, want)
 	}

@@ -116,7 +116,7 @@ func (h *handler) doCommand(ctx context.Context, who actor, action, app, reason,
 			return h.refuse(who, app, action, why)
 		}
 	}
-	d := workflows.Decision{By: who.by(), Reason: reason, Via: Via}
+	d := workflows.Decision{By: who.by(), Principal: who.principal(), Reason: reason, Via: Via}
 	answer, err := h.rel.Decide(ctx, app, action, d, updateID)
 	if err != nil {
 		return h.decideError(who, app, action, err)

@@ -51,6 +51,10 @@ type Release struct {
 	StartedBy string `json:"startedBy,omitempty"`
 	Via       string `json:"via,omitempty"`
 	CIRun     string `json:"ciRun,omitempty"`
+	// Principal is who the door authenticated (door:id) and Person who that
+	// is after the app definition's people.
+	Principal string `json:"principal,omitempty"`
+	Person    string `json:"person,omitempty"`
 	// StartedAt is the started event's time (until it is recorded: the
 	// earliest event's).
 	StartedAt time.Time `json:"startedAt"`
@@ -197,10 +201,10 @@ on conflict (id) do nothing`,
 			return err
 		}
 		tag, err := tx.Exec(ctx, `
-insert into cutover.events (release_id, seq, kind, at, step, state, actor, via, ci_run, outcome, message, data)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+insert into cutover.events (release_id, seq, kind, at, step, state, actor, via, ci_run, outcome, message, data, principal, person)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 on conflict (release_id, seq) do nothing`,
-			t(e.Release), e.Seq, t(e.Kind), at, e.Step, t(e.State), t(e.Actor), t(e.Via), t(e.CIRun), t(e.Outcome), t(e.Message), data)
+			t(e.Release), e.Seq, t(e.Kind), at, e.Step, t(e.State), t(e.Actor), t(e.Via), t(e.CIRun), t(e.Outcome), t(e.Message), data, t(e.Principal), t(e.Person))
 		if err != nil {
 			return err
 		}
@@ -213,9 +217,9 @@ on conflict (release_id, seq) do nothing`,
 update cutover.releases set
 	app = $2, version = $3,
 	previous_version = case when $4 <> '' then $4 else previous_version end,
-	started_by = $5, via = $6, ci_run = $7, started_at = $8
+	started_by = $5, via = $6, ci_run = $7, started_at = $8, principal = $9, person = $10
 where id = $1`,
-				t(e.Release), t(e.App), t(e.Version), t(e.PreviousVersion), t(e.Actor), t(e.Via), t(e.CIRun), at)
+				t(e.Release), t(e.App), t(e.Version), t(e.PreviousVersion), t(e.Actor), t(e.Via), t(e.CIRun), at, t(e.Principal), t(e.Person))
 		case providers.LedgerOutcome:
 			_, err = tx.Exec(ctx, `
 update cutover.releases set
@@ -283,11 +287,11 @@ func clean(s string) string {
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-const releaseColumns = `id, app, version, previous_version, started_by, via, ci_run, started_at, ended_at, outcome, reason`
+const releaseColumns = `id, app, version, previous_version, started_by, via, ci_run, started_at, ended_at, outcome, reason, principal, person`
 
 func scanRelease(row pgx.Row) (Release, error) {
 	var r Release
-	err := row.Scan(&r.ID, &r.App, &r.Version, &r.PreviousVersion, &r.StartedBy, &r.Via, &r.CIRun, &r.StartedAt, &r.EndedAt, &r.Outcome, &r.Reason)
+	err := row.Scan(&r.ID, &r.App, &r.Version, &r.PreviousVersion, &r.StartedBy, &r.Via, &r.CIRun, &r.StartedAt, &r.EndedAt, &r.Outcome, &r.Reason, &r.Principal, &r.Person)
 	return r, err
 }
 
@@ -333,7 +337,7 @@ where app = $1 and version = $2 order by started_at desc, id desc limit 1`, app,
 // Events returns a release's events in Seq order.
 func (s *Store) Events(ctx context.Context, r Release) ([]providers.LedgerEvent, error) {
 	rows, err := s.pool.Query(ctx, `
-select seq, kind, at, step, state, actor, via, ci_run, outcome, message, data
+select seq, kind, at, step, state, actor, via, ci_run, outcome, message, data, principal, person
 from cutover.events where release_id = $1 order by seq`, r.ID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read the events of %s %s: %w", r.App, r.Version, err)
@@ -341,7 +345,7 @@ from cutover.events where release_id = $1 order by seq`, r.ID)
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (providers.LedgerEvent, error) {
 		e := providers.LedgerEvent{Release: r.ID, App: r.App, Version: r.Version, PreviousVersion: r.PreviousVersion}
 		var data []byte
-		err := row.Scan(&e.Seq, &e.Kind, &e.At, &e.Step, &e.State, &e.Actor, &e.Via, &e.CIRun, &e.Outcome, &e.Message, &data)
+		err := row.Scan(&e.Seq, &e.Kind, &e.At, &e.Step, &e.State, &e.Actor, &e.Via, &e.CIRun, &e.Outcome, &e.Message, &data, &e.Principal, &e.Person)
 		if len(data) > 0 {
 			e.Data = json.RawMessage(data)
 		}

@@ -56,6 +56,11 @@ create table cutover.events (
 );
 comment on table cutover.events is 'Cutover release ledger: each release''s events (started, step, decision, verdict, outcome), numbered by the workflow from 1.';
 `},
+	{"principals and people", `
+alter table cutover.releases add column principal text not null default '', add column person text not null default '';
+alter table cutover.events add column principal text not null default '', add column person text not null default '';
+comment on column cutover.events.principal is 'who the door authenticated (door:id); actor is the free text that came with it';
+`},
 }
 
 // schemaVersion is the version this code reads and writes.

@@ -193,6 +193,11 @@ type LedgerEvent struct {
 	Actor string `json:"actor,omitempty"`
 	// Via is the door the actor used: cli, api, chat, ui.
 	Via string `json:"via,omitempty"`
+	// Principal is who the door authenticated (door:id), and Person who
+	// that is after the app definition's people; empty for releases started
+	// before principals were recorded.
+	Principal string `json:"principal,omitempty"`
+	Person    string `json:"person,omitempty"`
 	// CIRun is the CI run that started the release (a URL or an ID).
 	CIRun string `json:"ciRun,omitempty"`
 	// Outcome is the release's outcome (outcome events only).

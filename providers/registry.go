@@ -27,6 +27,17 @@ type Registry struct {
 	builders map[string]Builder
 	mu       sync.Mutex
 	built    map[string]any
+	gate     func(spec.Provider) error
+}
+
+// Gate sets what is asked before a provider is built or handed out for use: a
+// worker that runs app definitions uses only the providers they name, whatever
+// an activity's input says. Check is not gated: it is how definitions are
+// checked before they are loaded.
+func (r *Registry) Gate(allow func(spec.Provider) error) {
+	r.mu.Lock()
+	r.gate = allow
+	r.mu.Unlock()
 }
 
 // NewRegistry returns a registry of the given builders.
@@ -68,7 +79,13 @@ func Get[T any](r *Registry, kind string, p spec.Provider) (T, error) {
 	}
 	r.mu.Lock()
 	v, ok := r.built[key]
+	gate := r.gate
 	r.mu.Unlock()
+	if gate != nil {
+		if err := gate(p); err != nil {
+			return zero, BadConfig("%s provider %q refused: %v", kind, p.Type, err)
+		}
+	}
 	if !ok {
 		if v, err = r.build(p); err != nil {
 			return zero, err

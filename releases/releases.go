@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/fx"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
 	"github.com/cutoverhq/cutover/workflows"
@@ -61,9 +62,11 @@ type Started struct {
 // Origin says who started a release, through which door, from which CI run;
 // the release ledger keeps it.
 type Origin struct {
-	By    string
-	Via   string // cli or api
-	CIRun string // a URL or an ID; "" outside CI
+	// Principal is who the door authenticated; By is free text.
+	Principal identity.Principal
+	By        string
+	Via       string // cli or api
+	CIRun     string // a URL or an ID; "" outside CI
 }
 
 // Start starts a release of a resolved spec. A second release of the same app
@@ -89,7 +92,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            summary,
-		StaticDetails:                            "Started by " + startedBy + "\n\nPlan:\n\n" + plan.String(),
+		StaticDetails:                            startDetails(o, plan.String()),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrApp.ValueSet(rel.App),
 			workflows.AttrVersion.ValueSet(rel.Version),
@@ -97,7 +100,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 			workflows.AttrTraffic.ValueSet(0),
 			workflows.AttrOutcome.ValueSet(workflows.OutcomeRunning),
 		),
-	}, workflows.WorkflowName, workflows.Input{Release: rel, StartedBy: startedBy, Via: o.Via, CIRun: o.CIRun})
+	}, workflows.WorkflowName, workflows.Input{Release: rel, StartedBy: startedBy, Principal: o.Principal, Via: o.Via, CIRun: o.CIRun})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		e := &AlreadyRunningError{App: rel.App, Version: "?", Stage: "?"}
@@ -110,6 +113,24 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 		return Started{}, fmt.Errorf("start release of %s: %w", rel.App, err)
 	}
 	return Started{WorkflowID: id, RunID: run.GetRunID()}, nil
+}
+
+// startDetails is what the Temporal UI shows of who started a release: the
+// principal the door authenticated, the door, and the free text, each apart.
+func startDetails(o Origin, plan string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Started by %s", o.By)
+	if !o.Principal.IsZero() {
+		fmt.Fprintf(&b, " (principal %s)", o.Principal)
+	}
+	if o.Via != "" {
+		fmt.Fprintf(&b, " via %s", o.Via)
+	}
+	if plan == "" {
+		plan = "the app definition's plan\n"
+	}
+	b.WriteString("\n\nPlan:\n\n" + plan)
+	return b.String()
 }
 
 // lastPromoted finds the version of the app's last promoted release, or "".

@@ -308,7 +308,7 @@ func TestParseProblems(t *testing.T) {
 		{"previous version with a tab", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\npreviousVersion: \"1.3\\t2\"", 1), []string{
 			`previousVersion: "1.3\t2" contains whitespace; write the version without spaces, like 1.4.0`}},
 		{"unknown top-level field", withPlan(valid...) + "colour: blue\n", []string{
-			"colour: unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval"}},
+			"colour: unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval, people, approvers, requests, judge"}},
 		{"duplicate field", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\nversion: 1.5.0", 1), []string{
 			"version: duplicate field; it is already set on line 2"}},
 
@@ -505,7 +505,7 @@ plan:
   - setWeight: 30
 `
 	want := `app (line 1): "Shop API" is not a valid app name; use lower-case letters, digits and dashes, at most 63, starting and ending with a letter or digit (like shop-api)
-colour (line 3): unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval
+colour (line 3): unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval, people, approvers, requests, judge
 providers.traffic.type (line 6): required
 providers.traffic.typ (line 6): unknown field; known fields: type, settings
 plan[3].setWeight (line 12): 120 is above 100

@@ -27,6 +27,58 @@ type Release struct {
 	// AllowSelfApproval lets whoever started the release approve it too. Off
 	// by default: separation of duties.
 	AllowSelfApproval bool `yaml:"allowSelfApproval,omitempty" json:"allowSelfApproval,omitempty"`
+	// People maps the people who act on the app's releases to the principals
+	// they authenticate as (cli:alice, api:ci-alice, slack:U024BE7LH), so that
+	// separation of duties and Approvers are decided on people, whichever door
+	// they use. A principal nobody claims is a person of its own.
+	People []Person `yaml:"people,omitempty" json:"people,omitempty"`
+	// Approvers, when set, are the only people (names from People) who may
+	// approve the app's releases.
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	// Requests says what a release request may choose for itself when this is
+	// an app definition on the worker. Unset: a request names the version only.
+	Requests *Requests `yaml:"requests,omitempty" json:"requests,omitempty"`
+	// Judge tightens the analysis provider's judge for this one release. Only a
+	// request to an app whose definition allows it (requests.judge) may set it,
+	// and only to be stricter than the definition.
+	Judge *JudgeRequest `yaml:"judge,omitempty" json:"judge,omitempty"`
+}
+
+// Person is someone who acts on an app's releases.
+type Person struct {
+	Name string `yaml:"name" json:"name"`
+	// Principals are door:id pairs: cli:<operator or OS user>, api:<token
+	// name>, slack:<Slack user ID>, temporal:<by text of a bare Temporal update>.
+	Principals []string `yaml:"principals" json:"principals"`
+}
+
+// Requests bounds what a release request may choose in an app definition.
+type Requests struct {
+	// Plan lets a request bring its own plan instead of the definition's.
+	Plan bool `yaml:"plan,omitempty" json:"plan,omitempty"`
+	// MinSoak is the shortest soak a requested plan may hold.
+	MinSoak Duration `yaml:"minSoak,omitempty" json:"minSoak,omitempty"`
+	// MinAnalysis is the shortest comparison window a requested plan may hold.
+	MinAnalysis Duration `yaml:"minAnalysis,omitempty" json:"minAnalysis,omitempty"`
+	// Approval requires a requested plan to hold an approval step (default
+	// true).
+	Approval *bool `yaml:"approval,omitempty" json:"approval,omitempty"`
+	// Judge lets a request tighten the judge (see JudgeRequest).
+	Judge bool `yaml:"judge,omitempty" json:"judge,omitempty"`
+}
+
+// ApprovalRequired reports whether a requested plan must hold an approval step.
+func (q *Requests) ApprovalRequired() bool { return q == nil || q.Approval == nil || *q.Approval }
+
+// JudgeRequest is what a release request may change of its judge: only
+// tighter, never looser, than the app definition says.
+type JudgeRequest struct {
+	// Alpha: a lower false-alarm bound than the definition's.
+	Alpha float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
+	// Power: a higher power than the definition's.
+	Power float64 `yaml:"power,omitempty" json:"power,omitempty"`
+	// MaxIncrease: a smaller allowed error-rate increase than the definition's.
+	MaxIncrease float64 `yaml:"maxIncrease,omitempty" json:"maxIncrease,omitempty"`
 }
 
 // Providers names a provider, with its settings, for each kind of step.

@@ -35,6 +35,7 @@ func (r Release) Validate(check ProviderCheck) Problems {
 	}
 	r.Providers.validate(&ps, check)
 	validatePlan(&ps, r.Plan)
+	r.validatePeople(&ps)
 	return ps
 }
 

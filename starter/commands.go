@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/spec"
@@ -24,10 +27,31 @@ import (
 
 type globals struct {
 	temporal temporalconn.Config
+	// operator is who the CLI acts as: its principal is cli:<operator>.
+	operator string
+}
+
+// principal is who the CLI acts as. The CLI talks to Temporal itself, so
+// this identity is as strong as Temporal's own authentication of the user:
+// the threat model in the README says so.
+func (g *globals) principal() (identity.Principal, error) {
+	p := identity.Principal{Door: identity.CLI, ID: g.operator}
+	if err := p.Check(); err != nil {
+		return p, fmt.Errorf("--operator (CUTOVER_OPERATOR): %w", err)
+	}
+	return p, nil
+}
+
+// osUser is the operating-system user running the CLI.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return whoami()
 }
 
 func newRoot() *cobra.Command {
-	g := &globals{temporal: temporalconn.FromEnv()}
+	g := &globals{temporal: temporalconn.FromEnv(), operator: temporalconn.Getenv("CUTOVER_OPERATOR", osUser())}
 	root := &cobra.Command{
 		Use:           "cutover",
 		Short:         "Blue-green and progressive releases as durable Temporal workflows",
@@ -38,6 +62,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.temporal.Address, "address", g.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	pf.StringVar(&g.temporal.Namespace, "namespace", g.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
 	pf.StringVar(&g.temporal.TaskQueue, "task-queue", g.temporal.TaskQueue, "task queue the workers poll (CUTOVER_TASK_QUEUE)")
+	pf.StringVar(&g.operator, "operator", g.operator, "who you act as: your principal is cli:<operator> (CUTOVER_OPERATOR; default: your operating-system user)")
 	root.AddCommand(
 		planCmd(),
 		releaseCmd(g),
@@ -88,8 +113,41 @@ func unwrapFx(err error) error {
 }
 
 func loadSpec(path string) (spec.Release, error) {
+	data, err := readSpecFile(path)
+	if err != nil {
+		return spec.Release{}, err
+	}
+	return parseSpec(path, data)
+}
+
+// readSpecFile reads a spec or request file; "-" reads standard input.
+func readSpecFile(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("cannot read the release spec %s: %w", path, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, spec.MaxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the release spec %s: %w", path, err)
+	}
+	if len(data) > spec.MaxSpecBytes {
+		return nil, fmt.Errorf("%s: more than %d KiB; a release spec is at most that", path, spec.MaxSpecBytes>>10)
+	}
+	return data, nil
+}
+
+func parseSpec(path string, data []byte) (spec.Release, error) {
 	reg := builtin.NewRegistry(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	rel, err := spec.ParseFile(path, reg.Check)
+	rel, err := spec.Parse(data, reg.Check)
 	if err != nil {
 		if p, ok := err.(spec.Problems); ok {
 			return rel, fmt.Errorf("%s is not a valid release spec:\n%s", path, indent(p.Error()))
@@ -125,16 +183,29 @@ func releaseCmd(g *globals) *cobra.Command {
 	var file, by string
 	var wait bool
 	cmd := &cobra.Command{
-		Use:   "release -f release.yaml [--wait]",
+		Use:   "release [APP VERSION | -f release.yaml] [--wait]",
 		Short: "Start a release; with --wait, follow it and exit 0 promoted, 3 rolled back, 4 aborted",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rel, err := loadSpec(file)
+		Long: `Start a release.
+
+  cutover release shop 1.4.2           a request: the worker's app definition
+                                       of shop says what the release may touch
+  cutover release -f request.yaml      a request written in a file: app,
+                                       version and, where the definition allows,
+                                       plan and judge
+  cutover release -f release.yaml      a whole spec, providers included: only a
+                                       worker in development mode runs it`,
+		Args: cobra.RangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rel, err := releaseInput(file, args, cmd.Flags().Changed("file"))
+			if err != nil {
+				return err
+			}
+			p, err := g.principal()
 			if err != nil {
 				return err
 			}
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
-				started, err := rc.Start(ctx, rel, releases.Origin{By: by, Via: "cli", CIRun: ciRun()})
+				started, err := rc.Start(ctx, rel, releases.Origin{Principal: p, By: by, Via: "cli", CIRun: ciRun()})
 				if err != nil {
 					return err
 				}
@@ -147,10 +218,42 @@ func releaseCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release spec (- for stdin)")
+	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release request or spec (- for stdin)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the release until it ends; the exit code tells the outcome")
-	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release (default: CI run or $USER)")
+	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release, as free text (default: CI run or $USER)")
 	return cmd
+}
+
+// releaseInput is what `cutover release` sends: a request for APP VERSION, a
+// request file, or a whole spec.
+func releaseInput(file string, args []string, fileGiven bool) (spec.Release, error) {
+	switch {
+	case len(args) == 2 && fileGiven:
+		return spec.Release{}, errors.New("give APP VERSION or -f, not both")
+	case len(args) == 2:
+		req := spec.Release{App: args[0], Version: args[1]}
+		if ps := req.CheckRequest(); len(ps) > 0 {
+			return req, fmt.Errorf("not a valid release request:\n%s", indent(ps.Error()))
+		}
+		return req, nil
+	case len(args) == 1:
+		return spec.Release{}, errors.New("give both APP and VERSION, like cutover release shop 1.4.2")
+	}
+	data, err := readSpecFile(file)
+	if err != nil {
+		return spec.Release{}, err
+	}
+	if !spec.IsRequest(data) {
+		return parseSpec(file, data)
+	}
+	req, err := spec.ParseRequest(data)
+	if err != nil {
+		if p, ok := err.(spec.Problems); ok {
+			return req, fmt.Errorf("%s is not a valid release request:\n%s", file, indent(p.Error()))
+		}
+		return req, err
+	}
+	return req, nil
 }
 
 // startedBy names whoever runs the command: a CI run when there is one.
@@ -282,6 +385,11 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Via = "cli"
+			p, err := g.principal()
+			if err != nil {
+				return err
+			}
+			d.Principal = p
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
 				msg, err := rc.Decide(ctx, args[0], action, d, "")
 				if err != nil {
@@ -294,7 +402,7 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	if action == workflows.UpdateApprove {
-		fl.StringVar(&d.By, "as", "", "who approves (required)")
+		fl.StringVar(&d.By, "as", "", "who approves, as free text (required; separation of duties goes by --operator, not this)")
 		_ = cmd.MarkFlagRequired("as")
 	} else {
 		fl.StringVar(&d.By, "as", whoami(), "who decides")

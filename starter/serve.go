@@ -18,6 +18,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/api"
+	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/chatops"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/releases"
@@ -30,6 +31,7 @@ type serveFlags struct {
 	tlsCert, tlsKey           string
 	logFormat, logLevel       string
 	chatopsConfig             string
+	appsDir                   string
 	printTokenHash            bool
 }
 
@@ -78,6 +80,7 @@ SIGTERM stops accepting, ends event streams and lets calls in flight finish.`,
 	fl.StringVar(&f.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
 	fl.StringVar(&f.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
 	fl.StringVar(&f.chatopsConfig, "chatops-config", os.Getenv(chatops.EnvConfig), "Slack chatops: YAML of the signing secret's and bot token's env vars and each app's channel and approvers; serves /slack/ (CUTOVER_CHATOPS_CONFIG)")
+	fl.StringVar(&f.appsDir, "apps", os.Getenv("CUTOVER_APPS"), "the workers' app definitions directory: requests they would refuse are refused here, before anything starts (CUTOVER_APPS)")
 	fl.BoolVar(&f.printTokenHash, "print-token-hash", false, "read a token on standard input, print its SHA-256 for the tokens file, and exit")
 	return cmd
 }
@@ -136,8 +139,17 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 
-	reg := builtin.NewRegistry(log)
-	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace}, api.NewTemporal(rc, tc), reg.Check, log)
+	// With the workers' app definitions, a request they would refuse is
+	// refused here, before anything starts; without, the workers refuse it.
+	var defs api.Resolver
+	if f.appsDir != "" {
+		store, err := apps.NewStore(f.appsDir, apps.Mode{}, builtin.NewRegistry(log).Check)
+		if err != nil {
+			return err
+		}
+		defs = store
+	}
+	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace}, api.NewTemporal(rc, tc), defs, log)
 	if err != nil {
 		return err
 	}

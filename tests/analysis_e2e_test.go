@@ -186,7 +186,7 @@ func TestAnalysisWithPrometheus(t *testing.T) {
 			t.Errorf("while waiting: %s, outcome %s; want 50%% green, still running", st.Weights, st.Outcome)
 		}
 		requireContains(t, a.statusText(t), "verdict: Inconclusive", "could not be read")
-		if _, errOut, code := a.cutover(t, "approve", a.name, "--as", "tester"); code != 0 {
+		if _, errOut, code := a.cutover(t, "approve", a.name, "--operator", "tester", "--as", "tester"); code != 0 {
 			t.Fatalf("approve: %s", errOut)
 		}
 		if code := rel.Wait(t, time.Minute); code != 0 {

@@ -132,7 +132,12 @@ type attack struct{ what, answer string }
 
 func TestAPIEndToEnd(t *testing.T) {
 	began := time.Now()
-	c := startCluster(t)
+	// The workers run app definitions: requests name an app and a version.
+	apps := writeApps(t, map[string]string{
+		"api-shop": fmt.Sprintf(releaseYAML, "api-shop", "0"),
+		"api-cart": fmt.Sprintf(releaseYAML, "api-cart", "0"),
+	})
+	c := startCluster(t, "CUTOVER_DEV=false", "CUTOVER_APPS="+apps)
 
 	// Three tokens, configured by their hashes only.
 	tokCI, tokOps, tokDash := randomToken(t), randomToken(t), randomToken(t)
@@ -152,7 +157,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	serveEnv := append(append([]string{}, c.env...), "CUTOVER_API_TOKENS_FILE="+tokensFile, "CUTOVER_UI_URL=http://127.0.0.1:8233")
+	serveEnv := append(append([]string{}, c.env...), "CUTOVER_API_TOKENS_FILE="+tokensFile, "CUTOVER_UI_URL=http://127.0.0.1:8233", "CUTOVER_APPS="+apps)
 	serve := harness.Start(t, "cutover serve", serveEnv, c.cli, "serve", "--listen", addr, "--log-format", "json")
 	cl := &apiClient{t: t, base: "http://" + addr, http: &http.Client{Timeout: 30 * time.Second}}
 	for deadline := time.Now().Add(20 * time.Second); ; {
@@ -175,7 +180,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	cl.v = apitest.Load(t, doc.body)
 
 	app := "api-shop"
-	spec := fmt.Appendf(nil, releaseYAML, app, "1.5.0")
+	spec := request(app, "1.5.0")
 	yamlCT := []string{"Content-Type", "application/yaml"}
 
 	// Start, with a key, naming who and which CI run.
@@ -200,7 +205,7 @@ func TestAPIEndToEnd(t *testing.T) {
 		}
 	}
 	// Another version while 1.5.0 runs: 409 naming it.
-	r = cl.do("POST", "/v1/releases", tokCI, fmt.Appendf(nil, releaseYAML, app, "1.6.0"), yamlCT...)
+	r = cl.do("POST", "/v1/releases", tokCI, request(app, "1.6.0"), yamlCT...)
 	if p := r.problem(t); r.status != http.StatusConflict || p.Running == nil || p.Running.Version != "1.5.0" || p.Running.RunID != started.RunID ||
 		!strings.Contains(p.Detail, "version 1.5.0 at stage") {
 		t.Errorf("second version: %d %s", r.status, r.body)
@@ -294,7 +299,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	try("approve with the start token (no approve scope)", 403, "POST", approvePath, tokCI, approve)
 	try("abort with the read-only token", 403, "POST", "/v1/releases/"+app+"/abort", tokDash, []byte(`{"by": "mallory", "reason": "x"}`))
 	try("rollback with the read-only token", 403, "POST", "/v1/releases/"+app+"/rollback", tokDash, nil)
-	try("start another version with the read-only token", 403, "POST", "/v1/releases", tokDash, fmt.Appendf(nil, releaseYAML, app, "6.6.6"), yamlCT...)
+	try("start another version with the read-only token", 403, "POST", "/v1/releases", tokDash, request(app, "6.6.6"), yamlCT...)
 	try("approve with a 2 MiB body", 413, "POST", approvePath, tokOps, append([]byte(`{"by": "`), append(bytes.Repeat([]byte("a"), 2<<20), `"}`...)...))
 	try("start with a 2 MiB spec", 413, "POST", "/v1/releases", tokCI, big, yamlCT...)
 	try("approve with malformed JSON", 400, "POST", approvePath, tokOps, []byte(`{"by": "mallory"`))
@@ -381,7 +386,7 @@ func TestAPIEndToEnd(t *testing.T) {
 
 	// SIGTERM while a client follows another release: the stream ends, the
 	// server stops cleanly; the log names tokens, never holds one.
-	r = cl.do("POST", "/v1/releases", tokCI, fmt.Appendf(nil, releaseYAML, "api-cart", "2.0.0"), yamlCT...)
+	r = cl.do("POST", "/v1/releases", tokCI, request("api-cart", "2.0.0"), yamlCT...)
 	if r.status != http.StatusCreated {
 		t.Fatalf("start api-cart: %d %s", r.status, r.body)
 	}

@@ -131,7 +131,7 @@ func goodRelease(t goroutineTB, c *cluster, a *localApp) {
 	for {
 		st, text := status()
 		if st.Waiting == "approval" {
-			harness.Run(t, 30*time.Second, c.env, c.cli, "approve", a.name, "--as", "operator", "--reason", "numbers look good")
+			harness.Run(t, 30*time.Second, c.env, c.cli, "approve", a.name, "--operator", "operator", "--as", "operator", "--reason", "numbers look good")
 			break
 		}
 		if st.Outcome != "" && st.Outcome != workflows.OutcomeRunning || st.Waiting != "" {

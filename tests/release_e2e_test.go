@@ -170,18 +170,18 @@ func TestReleaseEndToEnd(t *testing.T) {
 		// An approve before the gate is rejected with the reason.
 		st := c.waitStatus(app, time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" || st.Stage == "soak" })
 		if st.Waiting != "approval" {
-			_, errOut, code = c.cutover("approve", app, "--as", "alice")
+			_, errOut, code = c.cutover("approve", app, "--operator", "alice", "--as", "alice")
 			if code != 1 || !strings.Contains(errOut, "no approval is pending") {
 				t.Errorf("early approve: exit %d, %q; want rejected", code, errOut)
 			}
 		}
 
 		c.waitStatus(app, 2*time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })
-		out, errOut, code := c.cutover("approve", app, "--as", "alice", "--reason", "dashboards green")
+		out, errOut, code := c.cutover("approve", app, "--operator", "alice", "--as", "alice", "--reason", "dashboards green")
 		if code != 0 || !strings.Contains(out, "approved by alice") {
 			t.Fatalf("approve: exit %d, %q %q", code, out, errOut)
 		}
-		_, errOut, code = c.cutover("approve", app, "--as", "bob")
+		_, errOut, code = c.cutover("approve", app, "--operator", "bob", "--as", "bob")
 		if code != 1 || !strings.Contains(errOut, "already approved by alice") {
 			t.Errorf("second approve: exit %d, %q; want rejected", code, errOut)
 		}

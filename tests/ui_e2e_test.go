@@ -101,7 +101,7 @@ func TestTemporalUI(t *testing.T) {
 		`"CutoverTrafficPercent": 50`, `"CutoverOutcome": "running"`, `"CutoverVersion": "1.5.0"`)
 
 	// End the release, so that nothing is left running.
-	if out, errOut, code := c.cutover("approve", app, "--as", "ui-operator", "--reason", "checked in the UI"); code != 0 {
+	if out, errOut, code := c.cutover("approve", app, "--operator", "ui-operator", "--as", "ui-operator", "--reason", "checked in the UI"); code != 0 {
 		t.Fatalf("approve: exit %d: %s %s", code, out, errOut)
 	}
 	if code := rel.Wait(t, time.Until(deadline)); code != 0 {

@@ -271,7 +271,7 @@ func TestZeroDowntime(t *testing.T) {
 		}
 
 		c.waitStatus(a.name, time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })
-		if _, errOut, code := a.cutover(t, "approve", a.name, "--as", "tester"); code != 0 {
+		if _, errOut, code := a.cutover(t, "approve", a.name, "--operator", "tester", "--as", "tester"); code != 0 {
 			t.Fatalf("approve: %s", errOut)
 		}
 		if code := rel.Wait(t, 2*time.Minute); code != 0 {

@@ -10,6 +10,17 @@
 //	--http-addr   CUTOVER_HTTP_ADDR    /metrics and /healthz (127.0.0.1:9464)
 //	--log-format  CUTOVER_LOG_FORMAT   text or json (text)
 //	--log-level   CUTOVER_LOG_LEVEL    debug, info, warn, error (info)
+//	--apps        CUTOVER_APPS         directory of app definitions (none)
+//	--dev         CUTOVER_DEV          development mode: run whole specs (false)
+//
+// One of --apps and --dev is required. With --apps, a release request names an
+// app defined there and a version; everything a release may touch comes from
+// the definition, and a request that names providers, or an app without a
+// definition, is refused. SIGHUP reloads the directory (a reload with a
+// problem keeps the definitions in force and logs it). With --dev and no
+// definition for the app, the release brings its whole spec: whoever can start
+// a release can then run commands as the worker, so use it on your own
+// machine only.
 //
 // `cutover-worker healthcheck` asks a running worker's /healthz and exits 0 when
 // it is healthy (for container health checks).
@@ -23,7 +34,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -32,7 +45,9 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/activities"
+	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/metrics"
+	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/temporalconn"
 	"github.com/cutoverhq/cutover/workflows"
@@ -43,6 +58,8 @@ type config struct {
 	httpAddr  string
 	logFormat string
 	logLevel  string
+	apps      string
+	dev       bool
 }
 
 func parseFlags(args []string) (config, []string, error) {
@@ -54,6 +71,13 @@ func parseFlags(args []string) (config, []string, error) {
 	fs.StringVar(&cfg.httpAddr, "http-addr", temporalconn.Getenv("CUTOVER_HTTP_ADDR", "127.0.0.1:9464"), "listen address for /metrics and /healthz (CUTOVER_HTTP_ADDR)")
 	fs.StringVar(&cfg.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
 	fs.StringVar(&cfg.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
+	fs.StringVar(&cfg.apps, "apps", os.Getenv("CUTOVER_APPS"), "directory of app definitions, one <app>.yaml each (CUTOVER_APPS)")
+	dev, err := envBool("CUTOVER_DEV")
+	if err != nil {
+		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
+		return cfg, nil, err
+	}
+	fs.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, err
 	}
@@ -99,7 +123,9 @@ func main() {
 		temporalconn.Module,
 		builtin.Module,
 		activities.Module,
-		fx.Provide(health),
+		fx.Supply(appsConfig{dir: cfg.apps, mode: apps.Mode{Dev: cfg.dev}}),
+		fx.Provide(health, newStore),
+		fx.Invoke(reloadOnHangup),
 		fx.Invoke(runWorker),
 	)
 	if err := app.Start(context.Background()); err != nil {
@@ -127,7 +153,8 @@ func health(c client.Client) metrics.HealthFunc {
 // runWorker registers the workflow and the activities by name and polls the task
 // queue while the app runs. On stop, running activities get WorkerStopTimeout to
 // finish; whatever does not is retried by another worker.
-func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *activities.Activities, log *slog.Logger) {
+func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
+	acts = acts.WithApps(store)
 	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	acts.Register(w)
@@ -141,7 +168,8 @@ func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
-			log.Info("worker started", "address", cfg.Address, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue)
+			log.Info("worker started", "address", cfg.Address, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue,
+				"apps", store.Apps(), "dev", store.Dev())
 			return nil
 		},
 		OnStop: func(context.Context) error { w.Stop(); return nil },
@@ -167,4 +195,64 @@ func healthcheck(addr string) int {
 		return 1
 	}
 	return 0
+}
+
+// appsConfig is where the app definitions are and whether development mode is on.
+type appsConfig struct {
+	dir  string
+	mode apps.Mode
+}
+
+// newStore loads the app definitions and gates the provider registry with
+// them: outside development mode the worker builds no provider that no
+// definition names, whatever an activity's input says.
+func newStore(cfg appsConfig, reg *providers.Registry, log *slog.Logger) (*apps.Store, error) {
+	store, err := apps.NewStore(cfg.dir, cfg.mode, reg.Check)
+	if err != nil {
+		return nil, err
+	}
+	reg.Gate(store.Allow)
+	if cfg.mode.Dev {
+		log.Warn("development mode: a release of an app without a definition runs its own spec, commands and hosts included")
+	}
+	return store, nil
+}
+
+// reloadOnHangup reloads the app definitions on SIGHUP.
+func reloadOnHangup(lc fx.Lifecycle, store *apps.Store, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			signal.Notify(hup, syscall.SIGHUP)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						if err := store.Reload(); err != nil {
+							log.Error("app definitions not reloaded; the ones in force stay", "err", err)
+							continue
+						}
+						log.Info("app definitions reloaded", "apps", store.Apps())
+					case <-done:
+						return
+					}
+				}
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error { signal.Stop(hup); close(done); return nil },
+	})
+}
+
+// envBool reads a true/false environment variable; unset is false.
+func envBool(name string) (bool, error) {
+	switch v := os.Getenv(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
 }

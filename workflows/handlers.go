@@ -3,10 +3,12 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/providers"
 )
 
@@ -82,8 +84,8 @@ func (r *release) validateApprove(d Decision) error {
 	if d.By == "" {
 		return errors.New("approve needs who approves (by)")
 	}
-	if selfApproval(r.in.StartedBy, d.By) && !r.in.Release.AllowSelfApproval {
-		return fmt.Errorf("%s started this release and may not approve it too; someone else must (or set allowSelfApproval: true in the spec)", d.By)
+	if err := r.mayApprove(d); err != nil {
+		return err
 	}
 	if r.gate != "" && !r.approved {
 		return nil
@@ -94,8 +96,42 @@ func (r *release) validateApprove(d Decision) error {
 	return fmt.Errorf("no approval is pending: the release is at step %d (%s)", r.st.Step, r.st.Stage)
 }
 
+// mayApprove decides separation of duties and the approver list on people:
+// the principals the doors authenticated, mapped through the app definition's
+// people, never the free text that came with them. Releases started before
+// principals existed compare the texts, as they did then.
+func (r *release) mayApprove(d Decision) error {
+	rel := r.in.Release
+	if r.in.Principal.IsZero() {
+		if selfApproval(r.in.StartedBy, d.By) && !rel.AllowSelfApproval {
+			return fmt.Errorf("%s started this release and may not approve it too; someone else must (or set allowSelfApproval: true in the spec)", d.By)
+		}
+		return nil
+	}
+	who := r.personOf(d)
+	if who == r.st.Person && !rel.AllowSelfApproval {
+		return fmt.Errorf("%s (%s) started this release and may not approve it too; someone else must (or an operator sets allowSelfApproval: true in the app's definition)", who, principalOf(d))
+	}
+	if len(rel.Approvers) > 0 && !slices.Contains(rel.Approvers, who) {
+		return fmt.Errorf("%s (%s) is not among %s's approvers (%s)", who, principalOf(d), rel.App, strings.Join(rel.Approvers, ", "))
+	}
+	return nil
+}
+
+// principalOf is who the door authenticated, or the unchecked text of a
+// decision sent straight to the workflow.
+func principalOf(d Decision) identity.Principal {
+	if d.Principal.IsZero() {
+		return identity.Unchecked(d.By)
+	}
+	return d.Principal
+}
+
+func (r *release) personOf(d Decision) string { return r.in.Release.PersonOf(principalOf(d)) }
+
 // selfApproval reports whether the approver is who started the release:
-// "alice" started "alice" or "alice (GitHub Actions run 7)".
+// "alice" started "alice" or "alice (GitHub Actions run 7)". Only releases
+// started without a principal use it.
 func selfApproval(startedBy, by string) bool {
 	s, b := strings.ToLower(strings.TrimSpace(startedBy)), strings.ToLower(strings.TrimSpace(by))
 	return b != "" && (s == b || strings.HasPrefix(s, b+" ("))
@@ -193,11 +229,16 @@ func (r *release) applyResume(ctx workflow.Context, d Decision) (string, error) 
 // record keeps a decision in the status, where the query, the UI and the result
 // show it.
 func (r *release) record(ctx workflow.Context, action string, d Decision) {
-	r.st.Decisions = append(r.st.Decisions, DecisionRecord{Decision: d, Action: action, Step: r.st.Step, At: workflow.Now(ctx)})
+	rec := DecisionRecord{Decision: d, Action: action, Step: r.st.Step, At: workflow.Now(ctx)}
+	if !r.in.Principal.IsZero() {
+		rec.Principal, rec.Person = principalOf(d), r.personOf(d)
+	}
+	r.st.Decisions = append(r.st.Decisions, rec)
 	r.publish(ctx)
 	msg := action
 	if d.Reason != "" {
 		msg += ": " + d.Reason
 	}
-	r.enter(ctx, ledgerEvent{Kind: providers.LedgerDecision, Step: r.st.Step, Actor: d.By, Via: d.Via, Message: msg})
+	r.enter(ctx, ledgerEvent{Kind: providers.LedgerDecision, Step: r.st.Step, Actor: d.By, Via: d.Via,
+		Principal: rec.Principal.String(), Person: rec.Person, Message: msg})
 }

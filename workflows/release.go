@@ -89,16 +89,32 @@ var errStopped = errors.New("stopped")
 // contracts and decommissions blue. Any failure, abort or failed check first sends
 // all traffic back to blue, then undoes the rest.
 func Release(ctx workflow.Context, in Input) (Status, error) {
+	// Until the request is resolved, status says the release is starting.
+	// (Setting a query handler writes nothing to the history.)
+	starting := Status{App: in.Release.App, Version: in.Release.Version, StartedBy: in.StartedBy, Principal: in.Principal,
+		StartedAt: workflow.Now(ctx), Stage: StageStarting, Weights: Weights{Blue: 100}, Outcome: OutcomeRunning}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return starting, nil }); err != nil {
+		return Status{}, err
+	}
+	rel, resolved, err := resolve(ctx, in)
+	if err != nil {
+		return refused(ctx, in, err)
+	}
+	in.Release = rel
 	if problems := in.Release.Validate(nil); len(problems) > 0 {
 		return Status{}, temporal.NewNonRetryableApplicationError("invalid release spec:\n"+problems.Error(), "InvalidSpec", nil)
 	}
 	r := newRelease(ctx, in)
+	if resolved {
+		r.st.Principal, r.st.Person = in.Principal, in.Release.PersonOf(in.Principal)
+	}
 	if err := r.registerHandlers(ctx); err != nil {
 		return Status{}, err
 	}
 	r.publish(ctx)
 	r.notify(ctx, "started", fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy)))
 	r.enter(ctx, ledgerEvent{Kind: providers.LedgerStarted, Actor: in.StartedBy, Via: in.Via, CIRun: in.CIRun,
+		Principal: r.st.Principal.String(), Person: r.st.Person,
 		Message: fmt.Sprintf("release of %s started by %s", r.summary(), orUnknown(in.StartedBy))})
 
 	if err := r.preflight(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cutoverhq/cutover/activities"
+	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/verdict"
@@ -113,6 +114,12 @@ func (w *world) register(env *testsuite.TestWorkflowEnvironment) {
 	reg := func(name string, fn any) {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	// The real Resolve over a development-mode store: the spec is the release.
+	dev, err := apps.NewStore("", apps.Mode{Dev: true}, nil)
+	if err != nil {
+		panic(err)
+	}
+	reg(activities.ResolveName, activities.New(nil, nil).WithApps(dev).Resolve)
 	reg(activities.ProvisionName, func(ctx context.Context, in activities.StepInput) (providers.Pool, error) {
 		return providers.Pool{Color: providers.Green, Version: in.Ref.Version, Instances: []string{"g0", "g1"}}, w.enter(ctx, "Provision")
 	})
@@ -835,8 +842,12 @@ func TestInvalidInputFailsBeforeAnything(t *testing.T) {
 	rel := testRelease()
 	rel.App = ""
 	h.env.ExecuteWorkflow(WorkflowName, Input{Release: rel})
-	if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "app") {
-		t.Fatalf("error = %v, want the spec problem", err)
+	var st Status
+	if err := h.env.GetWorkflowResult(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcome != OutcomeFailed || !strings.Contains(st.Reason, "app: required") || !strings.Contains(st.Reason, "nothing was changed") {
+		t.Fatalf("outcome %s (%s), want failed naming the spec problem", st.Outcome, st.Reason)
 	}
 	if calls := h.w.all(); len(calls) != 0 {
 		t.Errorf("calls = %v, want none", calls)

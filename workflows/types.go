@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cutoverhq/cutover/identity"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/verdict"
@@ -45,12 +46,18 @@ const (
 // WorkflowID is the one release an app may have at a time.
 func WorkflowID(app string) string { return "release/" + app }
 
-// Input is the workflow's input: the resolved spec, so that the history records
-// exactly the plan that was decided on.
+// Input is the workflow's input: a release request (app and version, and what
+// the app's definition lets a request choose) or, for a worker in development
+// mode, a whole spec. The workflow resolves it against the app's definition
+// in its first activity, so that the history records exactly the release that
+// was decided on.
 type Input struct {
 	Release spec.Release `json:"release"`
-	// StartedBy says who or what started the release (a person, a CI run).
+	// StartedBy says who or what started the release (a person, a CI run), as
+	// free text.
 	StartedBy string `json:"startedBy,omitempty"`
+	// Principal is who the door that started the release authenticated.
+	Principal identity.Principal `json:"principal,omitzero"`
 	// Via is the door it was started through: cli or api.
 	Via string `json:"via,omitempty"`
 	// CIRun is the CI run that started it (a URL or an ID), when there is one.
@@ -59,8 +66,11 @@ type Input struct {
 
 // Decision is what a person sends with approve, abort, pause, resume and rollback.
 type Decision struct {
-	// By is who decided.
+	// By is who decided, as free text.
 	By string `json:"by"`
+	// Principal is who the door authenticated. A decision sent straight to
+	// the workflow without one is taken as identity.Unchecked(By).
+	Principal identity.Principal `json:"principal,omitzero"`
 	// Reason says why; abort requires one.
 	Reason string `json:"reason,omitempty"`
 	// Via is the door it came through: cli, api, slack, ui.
@@ -70,6 +80,8 @@ type Decision struct {
 // DecisionRecord is a decision the release acted on.
 type DecisionRecord struct {
 	Decision
+	// Person is who the principal is, after the app definition's people.
+	Person string    `json:"person,omitempty"`
 	Action string    `json:"action"`
 	Step   int       `json:"step"`
 	At     time.Time `json:"at"`
@@ -118,24 +130,28 @@ func (s StepRecord) Duration(now time.Time) time.Duration {
 
 // Status is what the status query returns and the workflow's result.
 type Status struct {
-	App             string           `json:"app"`
-	Version         string           `json:"version"`
-	PreviousVersion string           `json:"previousVersion,omitempty"`
-	StartedBy       string           `json:"startedBy,omitempty"`
-	StartedAt       time.Time        `json:"startedAt"`
-	EndedAt         time.Time        `json:"endedAt,omitzero"`
-	Stage           string           `json:"stage"`
-	Step            int              `json:"step"`
-	Weights         Weights          `json:"weights"`
-	Paused          bool             `json:"paused,omitempty"`
-	Waiting         string           `json:"waiting,omitempty"`
-	Green           *providers.Pool  `json:"green,omitempty"`
-	LastVerdict     *verdict.Verdict `json:"lastVerdict,omitempty"`
-	Decisions       []DecisionRecord `json:"decisions,omitempty"`
-	Steps           []StepRecord     `json:"steps"`
-	Rollback        []StepRecord     `json:"rollback,omitempty"`
-	Outcome         string           `json:"outcome"`
-	Reason          string           `json:"reason,omitempty"`
+	App             string `json:"app"`
+	Version         string `json:"version"`
+	PreviousVersion string `json:"previousVersion,omitempty"`
+	StartedBy       string `json:"startedBy,omitempty"`
+	// Principal and Person are who started the release, as the door
+	// authenticated them and after the app definition's people.
+	Principal   identity.Principal `json:"principal,omitzero"`
+	Person      string             `json:"person,omitempty"`
+	StartedAt   time.Time          `json:"startedAt"`
+	EndedAt     time.Time          `json:"endedAt,omitzero"`
+	Stage       string             `json:"stage"`
+	Step        int                `json:"step"`
+	Weights     Weights            `json:"weights"`
+	Paused      bool               `json:"paused,omitempty"`
+	Waiting     string             `json:"waiting,omitempty"`
+	Green       *providers.Pool    `json:"green,omitempty"`
+	LastVerdict *verdict.Verdict   `json:"lastVerdict,omitempty"`
+	Decisions   []DecisionRecord   `json:"decisions,omitempty"`
+	Steps       []StepRecord       `json:"steps"`
+	Rollback    []StepRecord       `json:"rollback,omitempty"`
+	Outcome     string             `json:"outcome"`
+	Reason      string             `json:"reason,omitempty"`
 }
 
 // LastApproval returns the most recent approve, or nil.

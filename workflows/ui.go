@@ -70,6 +70,9 @@ func (r *release) details(now time.Time) string {
 		fmt.Fprintf(&b, " (step %d of %d)", st.Step, len(st.Steps))
 	}
 	fmt.Fprintf(&b, " · outcome **%s**\n\n", st.Outcome)
+	if !st.Principal.IsZero() {
+		fmt.Fprintf(&b, "Started by %s [principal %s, person %s]\n\n", orUnknown(st.StartedBy), st.Principal, st.Person)
+	}
 	fmt.Fprintf(&b, "Traffic: %s\n\n", st.Weights)
 	if st.Paused {
 		b.WriteString("⏸ Paused: send the `resume` update to go on.\n\n")
@@ -92,6 +95,9 @@ func (r *release) details(now time.Time) string {
 		b.WriteString("Decisions:\n")
 		for _, d := range st.Decisions {
 			fmt.Fprintf(&b, "- %s by %s", d.Action, d.By)
+			if !d.Principal.IsZero() {
+				fmt.Fprintf(&b, " [principal %s, person %s]", d.Principal, d.Person)
+			}
 			if d.Via != "" {
 				fmt.Fprintf(&b, " via %s", d.Via)
 			}

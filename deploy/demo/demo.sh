@@ -107,14 +107,14 @@ while kill -0 "$release" 2>/dev/null; do
   waiting=$("$bin/cutover" status demo --json 2>/dev/null | sed -n 's/^ *"waiting": "\(.*\)",*$/\1/p' || true)
   case $waiting in
     approval)
-      echo "==> an operator approves: cutover approve demo --as demo-operator"
-      "$bin/cutover" approve demo --as demo-operator --reason "the numbers look good"
+      echo "==> an operator approves: cutover approve demo --operator demo-operator --as demo-operator"
+      "$bin/cutover" approve demo --operator demo-operator --as demo-operator --reason "the numbers look good"
       break ;;
     "a decision on an inconclusive"*)
       echo "==> the judge could not decide ($waiting); its verdict:"
       "$bin/cutover" status demo | sed -n '/^verdict:/,/^steps:/p' | sed 's/^/    /'
-      echo "==> an operator reads the numbers and approves: cutover approve demo --as demo-operator"
-      "$bin/cutover" approve demo --as demo-operator --reason "read the verdict; approving in the demo" ;;
+      echo "==> an operator reads the numbers and approves: cutover approve demo --operator demo-operator --as demo-operator"
+      "$bin/cutover" approve demo --operator demo-operator --as demo-operator --reason "read the verdict; approving in the demo" ;;
   esac
   sleep 1
 done

@@ -301,5 +301,7 @@ func (s *DevServer) Client(t testing.TB) client.Client {
 
 // Env is the environment that points Cutover's binaries at the server.
 func (s *DevServer) Env(taskQueue string) []string {
-	return []string{"TEMPORAL_ADDRESS=" + s.Address, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=" + taskQueue}
+	// Development mode: most tests release whole specs; those of app
+	// definitions override it with CUTOVER_DEV=false and CUTOVER_APPS.
+	return []string{"TEMPORAL_ADDRESS=" + s.Address, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=" + taskQueue, "CUTOVER_DEV=true"}
 }
