@@ -10,7 +10,7 @@ export CUTOVER_WORKER_BIN := $(BIN)/cutover-worker
 export DEMO_APP_BIN       := $(BIN)/demo-app
 export LOADGEN_BIN        := $(BIN)/loadgen
 
-.PHONY: all build test lint unit e2e record-histories dev-server demo demo-rollback clean FORCE
+.PHONY: all build test lint unit e2e record-histories dev-server demo demo-rollback demo-dev clean FORCE
 
 all: build
 
@@ -71,6 +71,10 @@ demo: build $(TEMPORAL)
 
 demo-rollback: build $(TEMPORAL)
 	./deploy/demo/demo.sh rollback
+
+# The demo with the worker in development mode: the release brings its whole spec.
+demo-dev: build $(TEMPORAL)
+	CUTOVER_DEMO_DEV=1 ./deploy/demo/demo.sh
 
 clean:
 	rm -rf $(BIN) .cache

@@ -165,11 +165,20 @@ func planCmd() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "plan -f release.yaml",
-		Short: "Check a release spec and print the resolved plan",
+		Short: "Check a release spec or an app definition and print the resolved plan",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rel, err := loadSpec(file)
+			data, err := readSpecFile(file)
 			if err != nil {
+				return err
+			}
+			// An app definition is a spec without a version: check it the
+			// way the worker loads it.
+			rel, err := spec.ParseDefinition(data, builtin.NewRegistry(slog.New(slog.DiscardHandler)).Check)
+			if err != nil {
+				if p, ok := err.(spec.Problems); ok {
+					return fmt.Errorf("%s is not a valid release spec:\n%s", file, indent(p.Error()))
+				}
 				return err
 			}
 			return spec.FormatPlan(cmd.OutOrStdout(), rel)

@@ -189,6 +189,9 @@ func printLedgerRelease(w io.Writer, r ledger.Release, events []providers.Ledger
 	if r.Via != "" {
 		started += " via " + r.Via
 	}
+	if r.Principal != "" {
+		started += fmt.Sprintf(" [principal %s, person %s]", r.Principal, r.Person)
+	}
 	fmt.Fprintf(tw, "started\t%s\n", started)
 	if r.CIRun != "" {
 		fmt.Fprintf(tw, "ci run\t%s\n", r.CIRun)
@@ -221,6 +224,9 @@ func printLedgerRelease(w io.Writer, r ledger.Release, events []providers.Ledger
 		by := e.Actor
 		if e.Via != "" {
 			by = strings.TrimSpace(by + " (" + e.Via + ")")
+		}
+		if e.Principal != "" {
+			by += " [" + e.Principal + "]"
 		}
 		msg := e.Message
 		if e.Kind == providers.LedgerOutcome && e.Outcome != "" {

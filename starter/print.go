@@ -125,14 +125,20 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if st.Waiting != "" {
 		fmt.Fprintf(tw, "waiting\tfor %s\n", st.Waiting)
 	}
-	if st.StartedBy != "" {
+	if !st.Principal.IsZero() {
+		fmt.Fprintf(tw, "started by\t%s [principal %s, person %s] at %s\n", st.StartedBy, st.Principal, st.Person, st.StartedAt.Local().Format(time.DateTime))
+	} else if st.StartedBy != "" {
 		fmt.Fprintf(tw, "started by\t%s at %s\n", st.StartedBy, st.StartedAt.Local().Format(time.DateTime))
 	}
 	if a := st.LastApproval(); a != nil {
 		fmt.Fprintf(tw, "approved by\t%s%s\n", a.By, reasonSuffix(a.Reason))
 	}
 	for _, d := range st.Decisions {
-		fmt.Fprintf(tw, "decision\t%s by %s via %s at step %d%s\n", d.Action, d.By, d.Via, d.Step, reasonSuffix(d.Reason))
+		who := d.By
+		if !d.Principal.IsZero() {
+			who += fmt.Sprintf(" [principal %s, person %s]", d.Principal, d.Person)
+		}
+		fmt.Fprintf(tw, "decision\t%s by %s via %s at step %d%s\n", d.Action, who, d.Via, d.Step, reasonSuffix(d.Reason))
 	}
 	_ = tw.Flush()
 	if v := st.LastVerdict; v != nil {

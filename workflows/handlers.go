@@ -110,7 +110,7 @@ func (r *release) mayApprove(d Decision) error {
 	}
 	who := r.personOf(d)
 	if who == r.st.Person && !rel.AllowSelfApproval {
-		return fmt.Errorf("%s (%s) started this release and may not approve it too; someone else must (or an operator sets allowSelfApproval: true in the app's definition)", who, principalOf(d))
+		return fmt.Errorf("%s started this release (as %s) and may not approve it too (as %s); someone else must (or an operator sets allowSelfApproval: true in the app's definition)", who, r.in.Principal, principalOf(d))
 	}
 	if len(rel.Approvers) > 0 && !slices.Contains(rel.Approvers, who) {
 		return fmt.Errorf("%s (%s) is not among %s's approvers (%s)", who, principalOf(d), rel.App, strings.Join(rel.Approvers, ", "))

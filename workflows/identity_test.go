@@ -31,7 +31,7 @@ func TestSelfApprovalIsDecidedOnPeople(t *testing.T) {
 		{"the CLI user approving under another name", cliAlice,
 			Decision{By: "bob (alice)", Principal: cliAlice, Via: "cli"}, nil, "started this release"},
 		{"a token's person approving from Slack", tokenCarol,
-			Decision{By: "<@U0CAROL>", Principal: slackCarol, Via: "slack"}, nil, "carol (slack:U0CAROL) started this release"},
+			Decision{By: "<@U0CAROL>", Principal: slackCarol, Via: "slack"}, nil, "carol started this release (as api:ci-carol) and may not approve it too (as slack:U0CAROL)"},
 		{"someone else from Slack", tokenCarol,
 			Decision{By: "<@U0DAN>", Principal: slackDan, Via: "slack"}, nil, ""},
 		{"a bare Temporal update claiming the starter's name", cliAlice,

@@ -10,6 +10,12 @@
 # gate the way an operator would, and prints a summary. With `rollback` it
 # releases release-bad.yaml instead: 3.0.0 starts answering errors at 50% and
 # the metrics judge's soak guard rolls it back. Every process it starts is stopped on exit and on Ctrl-C.
+#
+# The worker runs app definitions, as in production: the spec is copied into
+# its CUTOVER_APPS directory as the app definition of demo, and the release is
+# a request that names the app and the version (cutover release demo 2.0.0).
+# With CUTOVER_DEMO_DEV=1 (make demo-dev) the worker runs in development mode
+# instead, and the release brings its whole spec (cutover release -f).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-good}
@@ -19,6 +25,7 @@ bin=$PWD/bin
 port=${CUTOVER_DEMO_PORT:-7233}
 ui=${CUTOVER_DEMO_UI_PORT:-8233}
 keep=${CUTOVER_DEMO_KEEP:-}
+dev=${CUTOVER_DEMO_DEV:-}
 state=.cache/demo
 pids=()
 
@@ -78,7 +85,14 @@ echo "==> router: users on http://127.0.0.1:8080, admin API on 127.0.0.1:8081 (l
 "$bin/cutover" router --app demo --listen 127.0.0.1:8080 --admin 127.0.0.1:8081 >"$state/router.log" 2>&1 &
 pids+=($!)
 
-echo "==> worker (log: $state/worker.log)"
+if [ -n "$dev" ]; then
+  echo "==> worker in development mode: a release brings its whole spec (log: $state/worker.log)"
+  export CUTOVER_DEV=true CUTOVER_APPS=
+else
+  mkdir -p "$state/apps" && cp "$spec" "$state/apps/demo.yaml"
+  echo "==> worker with the app definitions in $state/apps: demo.yaml says what its releases may touch (log: $state/worker.log)"
+  export CUTOVER_DEV=false CUTOVER_APPS=$state/apps
+fi
 CUTOVER_HTTP_ADDR=127.0.0.1:0 "$bin/cutover-worker" >"$state/worker.log" 2>&1 &
 pids+=($!)
 
@@ -95,7 +109,13 @@ pids+=($load)
 echo "==> the plan"
 "$bin/cutover" plan -f "$spec"
 echo "==> releasing (watch it at http://127.0.0.1:$ui/namespaces/default/workflows/release%2Fdemo)"
-"$bin/cutover" release -f "$spec" --wait --by "$(whoami) (make demo)" &
+if [ -n "$dev" ]; then
+  echo "==> cutover release -f $spec --wait"
+  "$bin/cutover" release -f "$spec" --wait --by "$(whoami) (make demo-dev)" &
+else
+  echo "==> cutover release demo $version --wait"
+  "$bin/cutover" release demo "$version" --wait --by "$(whoami) (make demo)" &
+fi
 release=$!
 pids+=($release)
 
