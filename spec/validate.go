@@ -121,6 +121,11 @@ func validatePlan(ps *Problems, plan []Step) {
 		ps.add("plan", "no steps; Parse and WithDefaults fill in the default plan")
 		return
 	}
+	if len(plan) > MaxPlanSteps {
+		// Each step's problems would bury this one.
+		ps.add("plan", "%d steps; at most %d", len(plan), MaxPlanSteps)
+		return
+	}
 	var (
 		whole = Problems{}
 		steps = make([]Problems, len(plan))
