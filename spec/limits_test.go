@@ -187,3 +187,47 @@ func TestPlanSteps(t *testing.T) {
 		t.Errorf("problems %q", got)
 	}
 }
+
+func TestCheckVersion(t *testing.T) {
+	for _, v := range []string{"1", "1.4.0", "v1.4.0", "2024.05.1-rc.1+b7", "1.0.0_beta", "a", "1..2", strings.Repeat("1", MaxVersionLength)} {
+		if err := CheckVersion(v); err != nil {
+			t.Errorf("CheckVersion(%q) = %v", v, err)
+		}
+	}
+	for _, c := range []struct{ v, want string }{
+		{"", "required"},
+		{"../../x", `"../../x" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`},
+		{"..", `".." is not a valid version`},
+		{".hidden", `".hidden" is not a valid version`},
+		{"-rf", `"-rf" is not a valid version`},
+		{"1/2", `"1/2" is not a valid version`},
+		{`1\2`, `"1\\2" is not a valid version`},
+		{"1.0\x1b[31m", `"1.0\x1b[31m" is not a valid version`},
+		{"1.0\r", `"1.0\r" contains whitespace`},
+		{"1.0\x00", `"1.0\x00" is not a valid version`},
+		{"1.0é", `"1.0é" is not a valid version`},
+		{"1:2", `"1:2" is not a valid version`},
+		{strings.Repeat("1", MaxVersionLength+1), "129 characters is too long; write at most 128"},
+	} {
+		err := CheckVersion(c.v)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("CheckVersion(%q) = %v; want %s", c.v, err, c.want)
+		}
+	}
+}
+
+func TestParseVersions(t *testing.T) {
+	valid := []string{"provision", "validate", "promote"}
+	for _, c := range []struct{ line, want string }{
+		{"version: ../../etc/x", `version: "../../etc/x" is not a valid version`},
+		{`version: "1.0\e[31m"`, `version: "1.0\x1b[31m" is not a valid version`},
+		{"version: 1.4.0\npreviousVersion: 1.3/../../x", `previousVersion: "1.3/../../x" is not a valid version`},
+	} {
+		src := strings.Replace(withPlan(valid...), "version: 1.4.0", c.line, 1)
+		_, err := Parse([]byte(src), nil)
+		got := brief(problemsOf(t, err))
+		if len(got) != 1 || !strings.HasPrefix(got[0], c.want) {
+			t.Errorf("%s: problems %q; want one starting %s", c.line, got, c.want)
+		}
+	}
+}
