@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -234,17 +236,54 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		}
 		v.SetString(n.Value)
 	case t.Kind() == reflect.Int:
-		var i int
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
-			d.problem(path, n, "%s is not a whole number", describe(n))
-			return
-		}
-		v.SetInt(int64(i))
+		d.decodeInt(n, v, path)
+	case t.Kind() == reflect.Bool:
+		d.decodeBool(n, v, path)
 	default:
-		// Nothing in the spec types reaches here; decode it the plain way.
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.problem(path, n, "%s", yamlMessage(err))
-		}
+		// yaml.v3's own decoding is looser than the spec wants (yes and on
+		// for true, 0x10 for 16), so a new kind of field needs a case above.
+		d.problem(path, n, "cannot read a %s field; the spec decoder does not know this type", t)
+	}
+}
+
+// decimal is how a whole number is written: yaml.v3 also reads 0x10, 0o17,
+// 010 (octal) and 1_000, which a weight or a count should not be.
+var decimal = regexp.MustCompile(`^-?[0-9]+$`)
+
+// quoted reports whether a scalar was written in quotes or as a block: text,
+// whatever it says.
+func quoted(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
+}
+
+func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || quoted(n) {
+		d.problem(path, n, "%s is not a whole number", describe(n))
+		return
+	}
+	if !decimal.MatchString(n.Value) {
+		d.problem(path, n, "%s is not a whole number in decimal digits (like 10)", describe(n))
+		return
+	}
+	i, err := strconv.Atoi(n.Value) // only out of range can fail here
+	if err != nil {
+		d.problem(path, n, "%s is too large", describe(n))
+		return
+	}
+	v.SetInt(int64(i))
+}
+
+// decodeBool reads true or false and nothing else: yaml.v3 would also take
+// yes, on, y and True, and a typo should not turn approval rules on or off.
+func (d *decoder) decodeBool(n *yaml.Node, v reflect.Value, path string) {
+	word := n.Kind == yaml.ScalarNode && (n.Value == "true" || n.Value == "false")
+	switch {
+	case word && n.ShortTag() == "!!bool" && !quoted(n):
+		v.SetBool(n.Value == "true")
+	case word:
+		d.problem(path, n, "%s is text, not true or false; write it without quotes", describe(n))
+	default:
+		d.problem(path, n, "%s is not true or false", describe(n))
 	}
 }
 

@@ -231,3 +231,60 @@ func TestParseVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictScalars checks that true, false and decimal numbers are the only
+// booleans and numbers: YAML 1.1's yes and on, and yaml.v3's hex, octal and
+// underscores, are refused where the spec wants a boolean or a number.
+func TestStrictScalars(t *testing.T) {
+	valid := []string{"provision", "validate", "setWeight: 10", "promote"}
+	top := func(line string) string { return withPlan(valid...) + line + "\n" }
+	step := func(s string) string { return withPlan("provision", "validate", s, "promote") }
+	for _, c := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"true", top("allowSelfApproval: true"), nil},
+		{"false", top("allowSelfApproval: false"), nil},
+		{"yes", top("allowSelfApproval: yes"), []string{`allowSelfApproval: "yes" is not true or false`}},
+		{"on", top("allowSelfApproval: on"), []string{`allowSelfApproval: "on" is not true or false`}},
+		{"Y", top("allowSelfApproval: Y"), []string{`allowSelfApproval: "Y" is not true or false`}},
+		{"True", top("allowSelfApproval: True"), []string{`allowSelfApproval: "True" is not true or false`}},
+		{"1", top("allowSelfApproval: 1"), []string{`allowSelfApproval: "1" is not true or false`}},
+		{"quoted", top(`allowSelfApproval: "true"`), []string{`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"tagged as text", top("allowSelfApproval: !!str true"), []string{`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"tagged as a boolean", top("allowSelfApproval: !!bool true"), nil},
+		{"a list", top("allowSelfApproval: [true]"), []string{"allowSelfApproval: a list is not true or false"}},
+		{"earlyStop", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: on}", "promote"), []string{
+			`plan[3].analysis.earlyStop: "on" is not true or false`}},
+		{"earlyStop true", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: true}", "promote"), nil},
+
+		{"hex", step("setWeight: 0x10"), []string{`plan[2].setWeight: "0x10" is not a whole number in decimal digits (like 10)`}},
+		{"octal", step("setWeight: 0o17"), []string{`plan[2].setWeight: "0o17" is not a whole number in decimal digits (like 10)`}},
+		{"underscores", step("setWeight: 1_0"), []string{`plan[2].setWeight: "1_0" is not a whole number in decimal digits (like 10)`}},
+		{"plus", step("setWeight: +5"), []string{`plan[2].setWeight: "+5" is not a whole number in decimal digits (like 10)`}},
+		{"quoted number", step(`setWeight: "10"`), []string{`plan[2].setWeight: "10" is not a whole number`}},
+		{"huge", step("setWeight: 99999999999999999999"), []string{`plan[2].setWeight: "99999999999999999999" is not a whole number`}},
+		{"leading zero is decimal", step("setWeight: 010"), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.src), nil)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if got := brief(problemsOf(t, err)); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("problems %q, want %q", got, c.want)
+			}
+		})
+	}
+	r, err := Parse([]byte(step("setWeight: 010")), nil)
+	if err != nil || *r.Plan[2].SetWeight != 10 {
+		t.Errorf("setWeight: 010 read as %v (%v); want 10, in decimal", r.Plan[2].SetWeight, err)
+	}
+	r, err = Parse([]byte(top("allowSelfApproval: true")), nil)
+	if err != nil || !r.AllowSelfApproval {
+		t.Errorf("allowSelfApproval: true read as %v (%v)", r.AllowSelfApproval, err)
+	}
+}
