@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -28,15 +27,6 @@ func seedSpecs() []string {
 	}
 	for _, src := range roundTripSpecs() {
 		seeds = append(seeds, src)
-	}
-	for _, line := range []string{"allowSelfApproval: true", "allowSelfApproval: yes", `allowSelfApproval: "true"`} {
-		seeds = append(seeds, withPlan("provision", "validate", "promote")+line+"\n")
-	}
-	for _, step := range []string{"setWeight: 0x10", "setWeight: 010", "analysis: {earlyStop: on}", "analysis: {earlyStop: true}"} {
-		seeds = append(seeds, withPlan("provision", "validate", "setWeight: 5", step, "promote"))
-	}
-	for _, version := range []string{"../../etc/x", `"1.0\e[31m"`, "2024.05.1-rc.1+b7"} {
-		seeds = append(seeds, strings.Replace(header, "version: 1.4.0", "version: "+version, 1))
 	}
 	return seeds
 }

@@ -319,10 +319,47 @@ func problemCases() []struct {
 			"version: 129 characters is too long; write at most 128"}},
 		{"previous version with a tab", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\npreviousVersion: \"1.3\\t2\"", 1), []string{
 			`previousVersion: "1.3\t2" contains whitespace; write the version without spaces, like 1.4.0`}},
+		{"version naming another file", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: ../../etc/x", 1), []string{
+			`version: "../../etc/x" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
+		{"version with an escape", strings.Replace(withPlan(valid...), "version: 1.4.0", `version: "1.0\e[31m"`, 1), []string{
+			`version: "1.0\x1b[31m" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
+		{"previous version naming another file", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\npreviousVersion: 1.3/../../x", 1), []string{
+			`previousVersion: "1.3/../../x" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
 		{"unknown top-level field", withPlan(valid...) + "colour: blue\n", []string{
 			"colour: unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval"}},
 		{"duplicate field", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\nversion: 1.5.0", 1), []string{
 			"version: duplicate field; it is already set on line 2"}},
+
+		// Booleans are true or false, numbers decimal digits: not YAML 1.1's
+		// yes and on, nor yaml.v3's hex, octal and underscores.
+		{"self-approval true", withPlan(valid...) + "allowSelfApproval: true\n", nil},
+		{"self-approval false", withPlan(valid...) + "allowSelfApproval: false\n", nil},
+		{"self-approval tagged as a boolean", withPlan(valid...) + "allowSelfApproval: !!bool true\n", nil},
+		{"self-approval yes", withPlan(valid...) + "allowSelfApproval: yes\n", []string{`allowSelfApproval: "yes" is not true or false`}},
+		{"self-approval on", withPlan(valid...) + "allowSelfApproval: on\n", []string{`allowSelfApproval: "on" is not true or false`}},
+		{"self-approval Y", withPlan(valid...) + "allowSelfApproval: Y\n", []string{`allowSelfApproval: "Y" is not true or false`}},
+		{"self-approval True", withPlan(valid...) + "allowSelfApproval: True\n", []string{`allowSelfApproval: "True" is not true or false`}},
+		{"self-approval 1", withPlan(valid...) + "allowSelfApproval: 1\n", []string{`allowSelfApproval: "1" is not true or false`}},
+		{"self-approval quoted", withPlan(valid...) + "allowSelfApproval: \"true\"\n", []string{
+			`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"self-approval tagged as text", withPlan(valid...) + "allowSelfApproval: !!str true\n", []string{
+			`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"self-approval a list", withPlan(valid...) + "allowSelfApproval: [true]\n", []string{"allowSelfApproval: a list is not true or false"}},
+		{"earlyStop on", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: on}", "promote"), []string{
+			`plan[3].analysis.earlyStop: "on" is not true or false`}},
+		{"earlyStop true", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: true}", "promote"), nil},
+		{"weight in hex", withPlan("provision", "validate", "setWeight: 0x10", "promote"), []string{
+			`plan[2].setWeight: "0x10" is not a whole number in decimal digits (like 10)`}},
+		{"weight in octal", withPlan("provision", "validate", "setWeight: 0o17", "promote"), []string{
+			`plan[2].setWeight: "0o17" is not a whole number in decimal digits (like 10)`}},
+		{"weight with underscores", withPlan("provision", "validate", "setWeight: 1_0", "promote"), []string{
+			`plan[2].setWeight: "1_0" is not a whole number in decimal digits (like 10)`}},
+		{"weight with a plus", withPlan("provision", "validate", "setWeight: +5", "promote"), []string{
+			`plan[2].setWeight: "+5" is not a whole number in decimal digits (like 10)`}},
+		{"weight quoted", withPlan("provision", "validate", `setWeight: "10"`, "promote"), []string{`plan[2].setWeight: "10" is not a whole number`}},
+		{"weight huge", withPlan("provision", "validate", "setWeight: 99999999999999999999", "promote"), []string{
+			`plan[2].setWeight: "99999999999999999999" is not a whole number`}},
+		{"weight with a leading zero", withPlan("provision", "validate", "setWeight: 010", "promote"), nil},
 
 		// Providers.
 		{"provider types missing", "app: shop-api\nversion: 1.4.0\nproviders:\n  migrations: {}\n  notifications: [{type: log}, {settings: {a: 1}}]\nplan: [provision, validate, promote]\n", []string{
