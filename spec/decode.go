@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -19,12 +21,55 @@ type decoder struct {
 	found []pos
 	// at records where each field path was written.
 	at map[string]pos
+	// budget is how many more nodes the decoder may visit, counting a node
+	// again each time an alias or a merge brings it in again; own is how
+	// many the document has, for the message when it runs out.
+	budget, own int
+	// fields caches fieldsOf: merges bring the same mappings in again and
+	// again, up to the budget, and each time their struct's fields are needed.
+	fields map[reflect.Type]structFields
+	// spent is set once the budget ran out: decoding has stopped, and what was
+	// decoded is too incomplete to validate.
+	spent bool
 }
 
-func newDecoder() *decoder { return &decoder{at: map[string]pos{}} }
+// newDecoder returns a decoder for the document (or part of one) under root.
+func newDecoder(root *yaml.Node) *decoder {
+	own := countNodes(root)
+	return &decoder{at: map[string]pos{}, own: own, budget: expansionFactor*own + expansionAllowance, fields: map[reflect.Type]structFields{}}
+}
+
+// structFields is what fieldsOf returns.
+type structFields struct {
+	names []string
+	index map[string]int
+}
+
+func (d *decoder) fieldsOf(t reflect.Type) ([]string, map[string]int) {
+	f, ok := d.fields[t]
+	if !ok {
+		f.names, f.index = fieldsOf(t)
+		d.fields[t] = f
+	}
+	return f.names, f.index
+}
 
 // maxDepth bounds the walk; release specs are shallow, and aliases could loop.
 const maxDepth = 32
+
+// Aliases and merges let a small document stand for a huge one (a "billion
+// laughs"), so the nodes the decoder visits, each alias and merge expanded, may
+// be at most expansionFactor times the nodes written plus expansionAllowance:
+// enough for any spec that uses anchors to avoid repeating itself, and a
+// bound on the time and memory a crafted one takes.
+const (
+	expansionFactor    = 4
+	expansionAllowance = 10000
+)
+
+// maxSettingsDepth bounds how deep provider settings may nest; no provider
+// needs more, and a deeper alias loop is refused before it costs much.
+const maxSettingsDepth = 64
 
 var (
 	durationType = reflect.TypeFor[Duration]()
@@ -50,6 +95,61 @@ func (d *decoder) mark(path string, n *yaml.Node) {
 func (d *decoder) written(path string) bool {
 	_, ok := d.at[path]
 	return ok
+}
+
+// countNodes counts the nodes written under n, each alias as one node: what the
+// document holds before any alias or merge is expanded. Anchors can only point
+// back, but an anchored node may hold an alias to itself, so aliases are not
+// followed.
+func countNodes(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	c := 1
+	if n.Kind != yaml.AliasNode {
+		for _, child := range n.Content {
+			c += countNodes(child)
+		}
+	}
+	return c
+}
+
+// spend takes k nodes from the budget; when it runs out it records the one
+// problem, at the field where it ran out, and the decoder stops.
+func (d *decoder) spend(path string, n *yaml.Node, k int) bool {
+	if d.spent {
+		return false
+	}
+	d.budget -= k
+	if d.budget >= 0 {
+		return true
+	}
+	d.spent = true
+	d.problem(path, n, "aliases and merges (*name, <<) expand the spec past %d nodes (%d times the %d it has, plus %d); write the repeated parts out instead",
+		expansionFactor*d.own+expansionAllowance, expansionFactor, d.own, expansionAllowance)
+	return false
+}
+
+// spendTree takes from the budget every node under n as yaml.v3 will decode it,
+// aliases and merges followed, before n.Decode runs: yaml.v3's own alias check
+// starts afresh on each call, so it cannot bound a node used again and again.
+func (d *decoder) spendTree(path string, n *yaml.Node, depth int) bool {
+	if depth > maxSettingsDepth {
+		d.problem(path, n, "nested too deeply; at most %d levels", maxSettingsDepth)
+		return false
+	}
+	if !d.spend(path, n, 1) {
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		return n.Alias == nil || d.spendTree(path, n.Alias, depth+1)
+	}
+	for _, child := range n.Content {
+		if !d.spendTree(path, child, depth+1) {
+			return false
+		}
+	}
+	return true
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -106,6 +206,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		d.problem(path, n, "nested too deeply")
 		return
 	}
+	if !d.spend(path, n, 1) {
+		return
+	}
 	if isNull(n) {
 		v.Set(reflect.Zero(v.Type()))
 		return
@@ -133,17 +236,54 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		}
 		v.SetString(n.Value)
 	case t.Kind() == reflect.Int:
-		var i int
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
-			d.problem(path, n, "%s is not a whole number", describe(n))
-			return
-		}
-		v.SetInt(int64(i))
+		d.decodeInt(n, v, path)
+	case t.Kind() == reflect.Bool:
+		d.decodeBool(n, v, path)
 	default:
-		// Nothing in the spec types reaches here; decode it the plain way.
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.problem(path, n, "%s", yamlMessage(err))
-		}
+		// yaml.v3's own decoding is looser than the spec wants (yes and on
+		// for true, 0x10 for 16), so a new kind of field needs a case above.
+		d.problem(path, n, "cannot read a %s field; the spec decoder does not know this type", t)
+	}
+}
+
+// decimal is how a whole number is written: yaml.v3 also reads 0x10, 0o17,
+// 010 (octal) and 1_000, which a weight or a count should not be.
+var decimal = regexp.MustCompile(`^-?[0-9]+$`)
+
+// quoted reports whether a scalar was written in quotes or as a block: text,
+// whatever it says.
+func quoted(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
+}
+
+func (d *decoder) decodeInt(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || quoted(n) {
+		d.problem(path, n, "%s is not a whole number", describe(n))
+		return
+	}
+	if !decimal.MatchString(n.Value) {
+		d.problem(path, n, "%s is not a whole number in decimal digits (like 10)", describe(n))
+		return
+	}
+	i, err := strconv.Atoi(n.Value) // only out of range can fail here
+	if err != nil {
+		d.problem(path, n, "%s is too large", describe(n))
+		return
+	}
+	v.SetInt(int64(i))
+}
+
+// decodeBool reads true or false and nothing else: yaml.v3 would also take
+// yes, on, y and True, and a typo should not turn approval rules on or off.
+func (d *decoder) decodeBool(n *yaml.Node, v reflect.Value, path string) {
+	word := n.Kind == yaml.ScalarNode && (n.Value == "true" || n.Value == "false")
+	switch {
+	case word && n.ShortTag() == "!!bool" && !quoted(n):
+		v.SetBool(n.Value == "true")
+	case word:
+		d.problem(path, n, "%s is text, not true or false; write it without quotes", describe(n))
+	default:
+		d.problem(path, n, "%s is not true or false", describe(n))
 	}
 }
 
@@ -167,7 +307,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 // decodeFields decodes a mapping into the struct v, leaving alone the fields in
 // skip: those that a mapping merging this one (<<: *base) sets itself.
 func (d *decoder) decodeFields(n *yaml.Node, v reflect.Value, path string, depth int, skip map[string]bool) {
-	names, index := fieldsOf(v.Type())
+	// Each mapping a merge brings in again is scanned again, so its keys count.
+	if !d.spend(path, n, len(n.Content)/2) {
+		return
+	}
+	names, index := d.fieldsOf(v.Type())
 	if n.Kind != yaml.MappingNode {
 		d.problem(path, n, "expected a mapping with fields %s; found %s", strings.Join(names, ", "), describe(n))
 		return
@@ -274,6 +418,9 @@ func (d *decoder) decodeFree(n *yaml.Node, v reflect.Value, path string) {
 		d.problem(path, n, "expected a mapping; found %s", describe(n))
 		return
 	}
+	if !d.spendTree(path, n, 0) {
+		return
+	}
 	var raw any
 	if err := n.Decode(&raw); err != nil {
 		d.problem(path, n, "%s", yamlMessage(err))
@@ -304,6 +451,9 @@ func (d *decoder) decodeStep(n *yaml.Node, s *Step, path string, depth int) {
 	case yaml.ScalarNode:
 		d.stepKind(n, nil, s, path, depth)
 	case yaml.MappingNode:
+		if !d.spend(path, n, len(n.Content)/2) {
+			return
+		}
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := resolve(n.Content[i])

@@ -21,6 +21,3 @@ func ParseDefinition(data []byte, check ProviderCheck) (Release, error) {
 	}
 	return r, kept
 }
-
-// MaxSpecBytes caps a spec, a request or an app definition.
-const MaxSpecBytes = 256 << 10

@@ -23,12 +23,19 @@ type ProviderCheck func(kind string, p Provider) error
 // in the order it appears in the file.
 func Parse(data []byte, check ProviderCheck) (Release, error) {
 	var r Release
+	if len(data) > MaxSpecBytes {
+		return r, tooBig(fmt.Sprintf("%d KiB", (len(data)+1023)/1024))
+	}
 	root, ps := parseDocument(data)
 	if len(ps) > 0 {
 		return r, ps
 	}
-	d := newDecoder()
+	d := newDecoder(root)
 	d.decode(root, reflect.ValueOf(&r).Elem(), "", 0)
+	if d.spent {
+		// What was decoded is a fragment; its validation would only add noise.
+		return r, locate(d.problems, d.found, d.at)
+	}
 	r = r.withDefaults(d.written)
 
 	all := append(Problems{}, d.problems...)
@@ -43,23 +50,34 @@ func Parse(data []byte, check ProviderCheck) (Release, error) {
 	return r, locate(all, d.found, d.at)
 }
 
+// tooBig is the problem of a spec over MaxSpecBytes; size says how big it is.
+func tooBig(size string) Problems {
+	return Problems{{Message: fmt.Sprintf("the spec is %s; at most %d KiB", size, MaxSpecBytes>>10)}}
+}
+
 // ParseFile reads and parses a release spec file; "-" reads standard input. A
 // file that cannot be read is a plain error naming it; a wrong spec is Problems.
+// It reads at most one byte more than MaxSpecBytes, so that a huge file or an
+// endless pipe is refused without being read.
 func ParseFile(path string, check ProviderCheck) (Release, error) {
-	var (
-		data []byte
-		err  error
-	)
-	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
-		if err != nil {
-			return Release{}, fmt.Errorf("cannot read the release spec from standard input: %w", err)
-		}
-	} else {
-		data, err = os.ReadFile(path)
+	in, name := os.Stdin, "from standard input"
+	if path != "-" {
+		f, err := os.Open(path)
 		if err != nil {
 			return Release{}, fmt.Errorf("cannot read the release spec %s: %w", path, unwrapPathError(err))
 		}
+		defer f.Close()
+		in, name = f, path
+	}
+	data, err := io.ReadAll(io.LimitReader(in, MaxSpecBytes+1))
+	if err != nil {
+		return Release{}, fmt.Errorf("cannot read the release spec %s: %w", name, unwrapPathError(err))
+	}
+	if len(data) > MaxSpecBytes {
+		if fi, err := in.Stat(); err == nil && fi.Mode().IsRegular() {
+			return Release{}, tooBig(fmt.Sprintf("%d KiB", (fi.Size()+1023)/1024))
+		}
+		return Release{}, tooBig(fmt.Sprintf("over %d KiB", MaxSpecBytes>>10))
 	}
 	return Parse(data, check)
 }
@@ -135,7 +153,7 @@ func parseDocument(data []byte) (*yaml.Node, Problems) {
 // as a mapping with one kind (`- setWeight: 10`), so that plain yaml.v3 decoding of
 // a Release works too. It does not fill in defaults; Parse does.
 func (s *Step) UnmarshalYAML(n *yaml.Node) error {
-	d := newDecoder()
+	d := newDecoder(n)
 	*s = Step{}
 	d.decode(n, reflect.ValueOf(s).Elem(), "step", 0)
 	if len(d.problems) > 0 {

@@ -133,8 +133,13 @@ func withPlan(steps ...string) string {
 	return b.String()
 }
 
-func TestParseDefaults(t *testing.T) {
-	tests := []struct {
+// defaultCases are specs and the plans Parse resolves them to.
+func defaultCases() []struct {
+	name string
+	src  string
+	want []Step
+} {
+	return []struct {
 		name string
 		src  string
 		want []Step
@@ -188,7 +193,10 @@ func TestParseDefaults(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestParseDefaults(t *testing.T) {
+	for _, tt := range defaultCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := Parse([]byte(tt.src), nil)
 			if err != nil {
@@ -275,10 +283,14 @@ func problemsOf(t *testing.T, err error) Problems {
 	return ps
 }
 
-// TestParseProblems checks each rule's path and message.
-func TestParseProblems(t *testing.T) {
+// problemCases are specs with what is wrong with them, one rule each.
+func problemCases() []struct {
+	name string
+	src  string
+	want []string
+} {
 	valid := []string{"provision", "validate", "setWeight: 10", "promote"}
-	tests := []struct {
+	return []struct {
 		name string
 		src  string
 		want []string
@@ -307,10 +319,47 @@ func TestParseProblems(t *testing.T) {
 			"version: 129 characters is too long; write at most 128"}},
 		{"previous version with a tab", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\npreviousVersion: \"1.3\\t2\"", 1), []string{
 			`previousVersion: "1.3\t2" contains whitespace; write the version without spaces, like 1.4.0`}},
+		{"version naming another file", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: ../../etc/x", 1), []string{
+			`version: "../../etc/x" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
+		{"version with an escape", strings.Replace(withPlan(valid...), "version: 1.4.0", `version: "1.0\e[31m"`, 1), []string{
+			`version: "1.0\x1b[31m" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
+		{"previous version naming another file", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\npreviousVersion: 1.3/../../x", 1), []string{
+			`previousVersion: "1.3/../../x" is not a valid version; use letters, digits and . _ + - only, starting with a letter or digit (like 1.4.0 or 2024.05.1-rc.1+b7)`}},
 		{"unknown top-level field", withPlan(valid...) + "colour: blue\n", []string{
 			"colour: unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval, people, approvers, requests, judge"}},
 		{"duplicate field", strings.Replace(withPlan(valid...), "version: 1.4.0", "version: 1.4.0\nversion: 1.5.0", 1), []string{
 			"version: duplicate field; it is already set on line 2"}},
+
+		// Booleans are true or false, numbers decimal digits: not YAML 1.1's
+		// yes and on, nor yaml.v3's hex, octal and underscores.
+		{"self-approval true", withPlan(valid...) + "allowSelfApproval: true\n", nil},
+		{"self-approval false", withPlan(valid...) + "allowSelfApproval: false\n", nil},
+		{"self-approval tagged as a boolean", withPlan(valid...) + "allowSelfApproval: !!bool true\n", nil},
+		{"self-approval yes", withPlan(valid...) + "allowSelfApproval: yes\n", []string{`allowSelfApproval: "yes" is not true or false`}},
+		{"self-approval on", withPlan(valid...) + "allowSelfApproval: on\n", []string{`allowSelfApproval: "on" is not true or false`}},
+		{"self-approval Y", withPlan(valid...) + "allowSelfApproval: Y\n", []string{`allowSelfApproval: "Y" is not true or false`}},
+		{"self-approval True", withPlan(valid...) + "allowSelfApproval: True\n", []string{`allowSelfApproval: "True" is not true or false`}},
+		{"self-approval 1", withPlan(valid...) + "allowSelfApproval: 1\n", []string{`allowSelfApproval: "1" is not true or false`}},
+		{"self-approval quoted", withPlan(valid...) + "allowSelfApproval: \"true\"\n", []string{
+			`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"self-approval tagged as text", withPlan(valid...) + "allowSelfApproval: !!str true\n", []string{
+			`allowSelfApproval: "true" is text, not true or false; write it without quotes`}},
+		{"self-approval a list", withPlan(valid...) + "allowSelfApproval: [true]\n", []string{"allowSelfApproval: a list is not true or false"}},
+		{"earlyStop on", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: on}", "promote"), []string{
+			`plan[3].analysis.earlyStop: "on" is not true or false`}},
+		{"earlyStop true", withPlan("provision", "validate", "setWeight: 10", "analysis: {earlyStop: true}", "promote"), nil},
+		{"weight in hex", withPlan("provision", "validate", "setWeight: 0x10", "promote"), []string{
+			`plan[2].setWeight: "0x10" is not a whole number in decimal digits (like 10)`}},
+		{"weight in octal", withPlan("provision", "validate", "setWeight: 0o17", "promote"), []string{
+			`plan[2].setWeight: "0o17" is not a whole number in decimal digits (like 10)`}},
+		{"weight with underscores", withPlan("provision", "validate", "setWeight: 1_0", "promote"), []string{
+			`plan[2].setWeight: "1_0" is not a whole number in decimal digits (like 10)`}},
+		{"weight with a plus", withPlan("provision", "validate", "setWeight: +5", "promote"), []string{
+			`plan[2].setWeight: "+5" is not a whole number in decimal digits (like 10)`}},
+		{"weight quoted", withPlan("provision", "validate", `setWeight: "10"`, "promote"), []string{`plan[2].setWeight: "10" is not a whole number`}},
+		{"weight huge", withPlan("provision", "validate", "setWeight: 99999999999999999999", "promote"), []string{
+			`plan[2].setWeight: "99999999999999999999" is not a whole number`}},
+		{"weight with a leading zero", withPlan("provision", "validate", "setWeight: 010", "promote"), nil},
 
 		// Providers.
 		{"provider types missing", "app: shop-api\nversion: 1.4.0\nproviders:\n  migrations: {}\n  notifications: [{type: log}, {settings: {a: 1}}]\nplan: [provision, validate, promote]\n", []string{
@@ -464,7 +513,11 @@ func TestParseProblems(t *testing.T) {
 		{"two decommissions", withPlan("provision", "validate", "promote", "decommission", "decommission"), []string{
 			"plan[4].decommission: a second decommission step; blue is decommissioned once"}},
 	}
-	for _, tt := range tests {
+}
+
+// TestParseProblems checks each rule's path and message.
+func TestParseProblems(t *testing.T) {
+	for _, tt := range problemCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.src), nil)
 			if tt.want == nil {
@@ -484,7 +537,14 @@ func TestParseProblems(t *testing.T) {
 // TestParseProblemsInFileOrder checks that every problem is reported, with its
 // line, in the order the file has them.
 func TestParseProblemsInFileOrder(t *testing.T) {
-	src := `app: Shop API
+	_, err := Parse([]byte(fileOrderSpec), nil)
+	if got := problemsOf(t, err).Error(); got != fileOrderProblems {
+		t.Errorf("problems:\n%s\n\nwant:\n%s", got, fileOrderProblems)
+	}
+}
+
+// fileOrderSpec has problems all through it.
+const fileOrderSpec = `app: Shop API
 version: 1.4.0
 colour: blue
 providers:
@@ -504,7 +564,9 @@ plan:
   - promote
   - setWeight: 30
 `
-	want := `app (line 1): "Shop API" is not a valid app name; use lower-case letters, digits and dashes, at most 63, starting and ending with a letter or digit (like shop-api)
+
+// fileOrderProblems is what Parse says of fileOrderSpec.
+const fileOrderProblems = `app (line 1): "Shop API" is not a valid app name; use lower-case letters, digits and dashes, at most 63, starting and ending with a letter or digit (like shop-api)
 colour (line 3): unknown field; known fields: app, version, previousVersion, providers, plan, allowSelfApproval, people, approvers, requests, judge
 providers.traffic.type (line 6): required
 providers.traffic.typ (line 6): unknown field; known fields: type, settings
@@ -515,16 +577,14 @@ plan[5].soak.duration (line 15): "5 minutes" is not a duration (write it like 90
 plan[6] (line 16): a step has exactly one kind; found setWeight and soak
 plan[7] (line 17): unknown step kind "shift"; known kinds: provision, migrate, validate, setWeight, soak, pause, analysis, approval, promote, standby, decommission
 plan[9].setWeight (line 19): comes after promote, which already sent all traffic to green; remove it`
-	_, err := Parse([]byte(src), nil)
-	ps := problemsOf(t, err)
-	if got := ps.Error(); got != want {
-		t.Errorf("problems:\n%s\n\nwant:\n%s", got, want)
-	}
-}
 
-// TestParseLines checks the line of problems that point at the file.
-func TestParseLines(t *testing.T) {
-	tests := []struct {
+// lineCases are specs with the one problem Parse finds, line and all.
+func lineCases() []struct {
+	name string
+	src  string
+	want string
+} {
+	return []struct {
 		name string
 		src  string
 		want string
@@ -538,7 +598,11 @@ func TestParseLines(t *testing.T) {
 		{"missing top-level field has no line", strings.Replace(withPlan("provision", "validate", "promote"), "app: shop-api\n", "", 1), "app: required"},
 		{"plan-wide problems point at plan", withPlan("provision", "validate"), "plan (line 8): no promote step; add promote after the traffic steps"},
 	}
-	for _, tt := range tests {
+}
+
+// TestParseLines checks the line of problems that point at the file.
+func TestParseLines(t *testing.T) {
+	for _, tt := range lineCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.src), nil)
 			if got := problemsOf(t, err).Error(); got != tt.want {
@@ -549,17 +613,7 @@ func TestParseLines(t *testing.T) {
 }
 
 func TestParseAnchorsAndMerges(t *testing.T) {
-	src := `app: shop-api
-version: 1.4.0
-providers:
-  environment: &mem {type: memory, settings: {zone: a}}
-  traffic: *mem
-  analysis:
-    <<: *mem
-    settings: {zone: b}
-plan: [provision, validate, promote]
-`
-	r, err := Parse([]byte(src), nil)
+	r, err := Parse([]byte(anchorsSpec), nil)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -572,6 +626,18 @@ plan: [provision, validate, promote]
 		t.Errorf("providers %+v, want %+v", r.Providers, want)
 	}
 }
+
+// anchorsSpec shares a provider by an alias and merges it into another.
+const anchorsSpec = `app: shop-api
+version: 1.4.0
+providers:
+  environment: &mem {type: memory, settings: {zone: a}}
+  traffic: *mem
+  analysis:
+    <<: *mem
+    settings: {zone: b}
+plan: [provision, validate, promote]
+`
 
 func TestProviderCheck(t *testing.T) {
 	type call struct{ kind, typ string }
@@ -621,17 +687,21 @@ providers.notifications[1] (line 18): webhook settings: urlEnv is required`
 	}
 }
 
-// TestJSONRoundTrip checks that a resolved Release, the release workflow's input,
-// comes back from JSON unchanged.
-func TestJSONRoundTrip(t *testing.T) {
-	srcs := map[string]string{
+// roundTripSpecs are valid specs with odd values.
+func roundTripSpecs() map[string]string {
+	return map[string]string{
 		"full":                     fullSpec,
 		"default":                  header,
 		"empty settings and lists": strings.Replace(header, "traffic: {type: memory}", "traffic: {type: memory, settings: {}}\n  notifications: []", 1),
 		"odd values": withPlan("provision", "validate: {smoke: []}", "setWeight: 0", "soak: {duration: 1h30m, interval: 1500ms}",
 			"pause", "setWeight: 1", "analysis: {window: 90s, onInconclusive: rollback}", "approval: {onTimeout: continue}", "promote: {}", "standby: {duration: 36h}", "decommission"),
 	}
-	for name, src := range srcs {
+}
+
+// TestJSONRoundTrip checks that a resolved Release, the release workflow's input,
+// comes back from JSON unchanged.
+func TestJSONRoundTrip(t *testing.T) {
+	for name, src := range roundTripSpecs() {
 		t.Run(name, func(t *testing.T) {
 			r, err := Parse([]byte(src), nil)
 			if err != nil {

@@ -85,19 +85,21 @@ func (s Step) Timeout() Duration {
 
 // FormatPlan prints the resolved release the way `cutover plan -f release.yaml`
 // shows it: a header, the workflow ID, the providers and one numbered row per step.
+// Text from the release goes through Printable: Parse checks it, but a caller
+// may format a release that it did not parse.
 func FormatPlan(w io.Writer, r Release) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Release %s %s", r.App, r.Version)
+	fmt.Fprintf(&b, "Release %s %s", Printable(r.App), Printable(r.Version))
 	if r.PreviousVersion != "" {
-		fmt.Fprintf(&b, " (from %s)", r.PreviousVersion)
+		fmt.Fprintf(&b, " (from %s)", Printable(r.PreviousVersion))
 	}
-	fmt.Fprintf(&b, "\nWorkflow ID: %s\n", r.WorkflowID())
+	fmt.Fprintf(&b, "\nWorkflow ID: %s\n", Printable(r.WorkflowID()))
 
 	typ := func(t string) string {
 		if t == "" {
 			return "none"
 		}
-		return t
+		return Printable(t)
 	}
 	migrations := "none"
 	if r.Providers.Migrations != nil {
@@ -122,7 +124,7 @@ func FormatPlan(w io.Writer, r Release) error {
 	var rows bytes.Buffer
 	tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
 	for i, s := range r.Plan {
-		desc := s.Describe()
+		desc := Printable(s.Describe())
 		if s.Migrate != nil && r.Providers.Migrations == nil {
 			desc += " - skipped: no migrations provider"
 		}

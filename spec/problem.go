@@ -3,7 +3,10 @@ package spec
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a spec, at a field path such as plan[3].setWeight.
@@ -17,7 +20,10 @@ type Problem struct {
 }
 
 // String formats the problem as "plan[3].setWeight (line 14): 120 is above 100".
+// It is one line, whatever the spec held: a field name or a provider's message
+// with a control character in it is quoted.
 func (p Problem) String() string {
+	p.Path, p.Message = Printable(p.Path), Printable(p.Message)
 	switch {
 	case p.Path == "" && p.Line > 0:
 		return fmt.Sprintf("line %d: %s", p.Line, p.Message)
@@ -27,6 +33,19 @@ func (p Problem) String() string {
 		return fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Message)
 	}
 	return p.Path + ": " + p.Message
+}
+
+// Printable returns s as it is when every character in it is printable, and
+// Go-quoted otherwise ("1.0\x1b[31m", "ok\r", "\u202eabc"). Text from a spec,
+// a request or the workflow is shown through it, so that it cannot move a
+// terminal's cursor, change its colours, fake a line or turn text around.
+// Printable(Printable(s)) is Printable(s).
+func Printable(s string) string {
+	odd := func(r rune) bool { return r == utf8.RuneError || !unicode.IsPrint(r) }
+	if !strings.ContainsFunc(s, odd) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // Problems is everything wrong with a spec, in the order it appears in the file.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,12 +22,18 @@ var requestFields = []string{"app", "version", "previousVersion", "plan", "judge
 // for the worker to decide.
 func ParseRequest(data []byte) (Release, error) {
 	var r Release
+	if len(data) > MaxSpecBytes {
+		return r, tooBig(fmt.Sprintf("%d KiB", (len(data)+1023)/1024))
+	}
 	root, ps := parseDocument(data)
 	if len(ps) > 0 {
 		return r, ps
 	}
-	d := newDecoder()
+	d := newDecoder(root)
 	d.decode(root, reflect.ValueOf(&r).Elem(), "", 0)
+	if d.spent {
+		return r, locate(d.problems, d.found, d.at)
+	}
 	if len(r.Plan) > 0 {
 		r = r.withDefaults(d.written)
 	}
@@ -46,6 +53,9 @@ func ParseRequest(data []byte) (Release, error) {
 // request may: the CLI sends such a file as a request and anything else as a
 // whole spec (which only a worker in development mode runs).
 func IsRequest(data []byte) bool {
+	if len(data) > MaxSpecBytes {
+		return false
+	}
 	root, ps := parseDocument(data)
 	if len(ps) > 0 {
 		return false

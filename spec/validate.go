@@ -2,50 +2,29 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
-	"unicode"
 )
-
-// appName is what an app may be called: it becomes the workflow ID release/<app>
-// and often a DNS label.
-var appName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// MaxVersionLength is the longest version text allowed.
-const MaxVersionLength = 128
 
 // Validate checks an already-resolved Release (the release workflow's input)
 // against the rules Parse applies, and calls check, when not nil, for each
 // provider. Problems carry field paths but no line numbers, in path order.
 func (r Release) Validate(check ProviderCheck) Problems {
 	var ps Problems
-	switch {
-	case r.App == "":
-		ps.add("app", "required")
-	case !appName.MatchString(r.App):
-		ps.add("app", "%q is not a valid app name; use lower-case letters, digits and dashes, at most 63, starting and ending with a letter or digit (like shop-api)", r.App)
+	if err := CheckApp(r.App); err != nil {
+		ps.add("app", "%s", err)
 	}
-	if r.Version == "" {
-		ps.add("version", "required")
-	} else {
-		checkVersion(&ps, "version", r.Version)
+	if err := CheckVersion(r.Version); err != nil {
+		ps.add("version", "%s", err)
 	}
 	if r.PreviousVersion != "" {
-		checkVersion(&ps, "previousVersion", r.PreviousVersion)
+		if err := CheckVersion(r.PreviousVersion); err != nil {
+			ps.add("previousVersion", "%s", err)
+		}
 	}
 	r.Providers.validate(&ps, check)
 	validatePlan(&ps, r.Plan)
 	r.validatePeople(&ps)
 	return ps
-}
-
-func checkVersion(ps *Problems, path, v string) {
-	switch {
-	case strings.IndexFunc(v, unicode.IsSpace) >= 0:
-		ps.add(path, "%q contains whitespace; write the version without spaces, like 1.4.0", v)
-	case len(v) > MaxVersionLength:
-		ps.add(path, "%d characters is too long; write at most %d", len(v), MaxVersionLength)
-	}
 }
 
 func (p Providers) validate(ps *Problems, check ProviderCheck) {
@@ -120,6 +99,11 @@ func positive(ps *Problems, path string, d Duration, example string) {
 func validatePlan(ps *Problems, plan []Step) {
 	if len(plan) == 0 {
 		ps.add("plan", "no steps; Parse and WithDefaults fill in the default plan")
+		return
+	}
+	if len(plan) > MaxPlanSteps {
+		// Each step's problems would bury this one.
+		ps.add("plan", "%d steps; at most %d", len(plan), MaxPlanSteps)
 		return
 	}
 	var (

@@ -311,11 +311,11 @@ func follow(ctx context.Context, rc *releases.Client, app string, out io.Writer)
 	case workflows.OutcomePromoted:
 		return nil
 	case workflows.OutcomeRolledBack:
-		return &exitCode{exitRolledBack, "rolled back: " + final.Reason}
+		return &exitCode{exitRolledBack, "rolled back: " + spec.Printable(final.Reason)}
 	case workflows.OutcomeAborted:
-		return &exitCode{exitAborted, "aborted: " + final.Reason}
+		return &exitCode{exitAborted, "aborted: " + spec.Printable(final.Reason)}
 	}
-	return &exitCode{exitError, fmt.Sprintf("release %s: %s", final.Outcome, final.Reason)}
+	return &exitCode{exitError, fmt.Sprintf("release %s: %s", spec.Printable(final.Outcome), spec.Printable(final.Reason))}
 }
 
 func watchCmd(g *globals) *cobra.Command {
@@ -404,7 +404,7 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], msg)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", spec.Printable(args[0]), spec.Printable(msg))
 				return nil
 			})
 		},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/verdict"
 )
 
@@ -159,6 +160,7 @@ func releaseTook(r ledger.Release) string {
 
 // printHistory lists an app's releases, newest first, in local time.
 func printHistory(w io.Writer, app string, list []ledger.Release) {
+	app, list = printable(app), printable(list)
 	if len(list) == 0 {
 		fmt.Fprintf(w, "no releases of %s in the ledger\n", app)
 		return
@@ -175,6 +177,7 @@ func printHistory(w io.Writer, app string, list []ledger.Release) {
 // printLedgerRelease prints one release as the ledger has it: a header, then
 // every event in order, with each verdict's numbers.
 func printLedgerRelease(w io.Writer, r ledger.Release, events []providers.LedgerEvent) {
+	r, events = printable(r), printable(events)
 	head := r.App + " " + r.Version
 	if r.PreviousVersion != "" {
 		head = fmt.Sprintf("%s %s -> %s", r.App, r.PreviousVersion, r.Version)
@@ -238,8 +241,10 @@ func printLedgerRelease(w io.Writer, r ledger.Release, events []providers.Ledger
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(ledgerTime), step, e.Kind, e.State, by, msg)
 		// Details under the message: a verdict's metrics, one a line, with
 		// their numbers; other data as it is.
+		// The details come from the event's JSON data, which printable
+		// leaves as it is.
 		for _, line := range eventDetails(e) {
-			fmt.Fprintf(tw, "\t\t\t\t\t  %s\n", line)
+			fmt.Fprintf(tw, "\t\t\t\t\t  %s\n", spec.Printable(line))
 		}
 	}
 	_ = tw.Flush()

@@ -174,6 +174,7 @@ const liveNotes = 4
 // waits for, the last verdict (with the guard's coverage and the judge's
 // notes) and decision, and the outcome once it ended.
 func liveFrame(st workflows.Status, now time.Time, width int) []string {
+	st = printable(st)
 	if width <= 0 {
 		width = 80
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/cutoverhq/cutover/spec"
 )
 
 // Exit codes a CI job can gate on.
@@ -43,11 +45,11 @@ func run(args []string) int {
 	var ec *exitCode
 	if errors.As(err, &ec) {
 		if ec.msg != "" {
-			fmt.Fprintln(os.Stderr, "cutover:", ec.msg)
+			fmt.Fprintln(os.Stderr, "cutover:", printableLines(ec.msg))
 		}
 		return ec.code
 	}
-	fmt.Fprintln(os.Stderr, "cutover:", oneLine(err))
+	fmt.Fprintln(os.Stderr, "cutover:", printableLines(oneLine(err)))
 	if isUsage(err) {
 		return exitUsage
 	}
@@ -58,6 +60,16 @@ func run(args []string) int {
 // problem lists keep their lines.
 func oneLine(err error) string {
 	return strings.TrimSpace(err.Error())
+}
+
+// printableLines passes each line of an error through spec.Printable: an error
+// can quote what a server, the workflow or a file said.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = spec.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func isUsage(err error) bool {

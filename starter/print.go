@@ -3,21 +3,92 @@ package main
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"
 )
+
+// printable returns a copy of v with every string in it, however deep, passed
+// through spec.Printable. What the printers show comes from requests and the
+// workflow (the app, the version, who decided and why, step details, verdict
+// notes), and an escape sequence or a carriage return in any of it would
+// reach the terminal. Going through every string of the value, rather than
+// each field a printer happens to use, leaves none out, now or later.
+func printable[T any](v T) T {
+	return printableValue(reflect.ValueOf(v)).Interface().(T)
+}
+
+func printableValue(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.String:
+		out := reflect.New(v.Type()).Elem()
+		out.SetString(spec.Printable(v.String()))
+		return out
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type().Elem())
+		out.Elem().Set(printableValue(v.Elem()))
+		return out
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type()).Elem()
+		out.Set(printableValue(v.Elem()))
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(printableValue(v.Index(i)))
+		}
+		return out
+	case reflect.Array:
+		out := reflect.New(v.Type()).Elem()
+		for i := range v.Len() {
+			out.Index(i).Set(printableValue(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(printableValue(it.Key()), printableValue(it.Value()))
+		}
+		return out
+	case reflect.Struct:
+		// Unexported fields (a time.Time's) are copied as they are.
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				out.Field(i).Set(printableValue(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
+}
 
 // printProgress prints a timestamped line for each thing that happened since
 // prev, in the order it happened, which reads well in a CI log. It works from
 // the step records and decisions, so a poll that came late still prints every
 // step that started or ended in between, with the time it did.
 func printProgress(w io.Writer, prev *workflows.Status, st workflows.Status) {
+	prev, st = printable(prev), printable(st)
 	var before workflows.Status
 	if prev != nil {
 		before = *prev
@@ -86,6 +157,7 @@ func reasonSuffix(r string) string {
 
 // printSteps prints each step's state, time and detail.
 func printSteps(w io.Writer, st workflows.Status, now time.Time) {
+	st = printable(st)
 	if !st.EndedAt.IsZero() {
 		now = st.EndedAt
 	}
@@ -106,6 +178,7 @@ func took(s workflows.StepRecord, now time.Time) string {
 
 // printStatus prints one release's state for a person.
 func printStatus(w io.Writer, st workflows.Status, now time.Time) {
+	st = printable(st)
 	head := st.App + " " + st.Version
 	if st.PreviousVersion != "" {
 		head = fmt.Sprintf("%s %s -> %s", st.App, st.PreviousVersion, st.Version)
@@ -151,6 +224,7 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 // deciding whether to approve needs to see what the judge saw, how much of the
 // soak it saw, and what it could have seen.
 func printVerdict(w io.Writer, v verdict.Verdict) {
+	v = printable(v)
 	fmt.Fprintf(w, "verdict: %s", v.Result)
 	if v.Summary != "" {
 		fmt.Fprintf(w, ": %s", v.Summary)
@@ -225,6 +299,7 @@ func metricValues(m verdict.Metric) string {
 }
 
 func printList(w io.Writer, list []releases.Summary) {
+	list = printable(list)
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no releases")
 		return

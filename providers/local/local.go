@@ -161,6 +161,10 @@ func (p *Provider) start(ctx context.Context, app, color, version string, extra 
 	if len(p.s.Command) == 0 {
 		return pool{}, providers.BadConfig("the local environment needs settings.command (the app's command line)")
 	}
+	// The names become file names: refuse them before anything is stopped.
+	if _, err := p.store.logPath(app, color, version, 0); err != nil {
+		return pool{}, err
+	}
 	unlock, err := p.store.lock(app)
 	if err != nil {
 		return pool{}, err
@@ -183,7 +187,12 @@ func (p *Provider) start(ctx context.Context, app, color, version string, extra 
 	}
 	pl := pool{App: app, Version: version}
 	for i := range p.s.Instances {
-		in, err := startInstance(p.s.Command, p.s.Dir, env, logPath(p.store.appDir(app), app, color, version, i))
+		logFile, err := p.store.logPath(app, color, version, i)
+		if err != nil {
+			p.stopAll(ctx, pl)
+			return pool{}, err
+		}
+		in, err := startInstance(p.s.Command, p.s.Dir, env, logFile)
 		if err != nil {
 			p.stopAll(ctx, pl)
 			return pool{}, providers.BadConfig("%v", err)

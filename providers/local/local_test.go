@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +305,64 @@ func TestTheRouterRefusingTheTokenIsPermanent(t *testing.T) {
 	err := f.provider(nil).SetWeight(context.Background(), f.app, 10)
 	if !errors.Is(err, providers.ErrBadConfig) || !strings.Contains(err.Error(), "refused the admin token") {
 		t.Fatalf("set weight with a wrong token: %v", err)
+	}
+}
+
+// TestNamesStayInsideTheStateDir checks that a version or an app that is not
+// one cannot name a file outside the state directory: the instance log is
+// created and truncated, and a version once held ../ to do just that.
+func TestNamesStayInsideTheStateDir(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("LOCAL_TEST_ROUTER_TOKEN", "test-token")
+	p, err := New(map[string]any{
+		"command":  []any{"true"},
+		"stateDir": filepath.Join(root, "state"),
+		"router":   map[string]any{"admin": "http://127.0.0.1:1", "token": map[string]any{"env": "LOCAL_TEST_ROUTER_TOKEN"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, version := range []string{"../../x", "../x", "/etc/x", "1.0/../../../x", "..", "", "1.0\x1b[31m"} {
+		_, err := p.Provision(ctx, providers.Ref{App: "shop", Version: version})
+		if !errors.Is(err, providers.ErrInvalid) || !strings.HasPrefix(err.Error(), "version: ") {
+			t.Errorf("provision of version %q: %v; want an invalid-request error naming the version", version, err)
+		}
+		_, err = p.Start(ctx, "shop", router.Blue, version)
+		if !errors.Is(err, providers.ErrInvalid) || !strings.HasPrefix(err.Error(), "version: ") {
+			t.Errorf("start of version %q: %v; want an invalid-request error naming the version", version, err)
+		}
+	}
+	for _, app := range []string{"../x", "../../x", "/etc", "", "shop/../../x"} {
+		ref := providers.Ref{App: app, Version: "1.0.0"}
+		for name, err := range map[string]error{
+			"provision":    func() error { _, err := p.Provision(ctx, ref); return err }(),
+			"validate":     p.Validate(ctx, ref, nil),
+			"decommission": p.Decommission(ctx, ref, providers.Blue),
+			"stop":         p.Stop(ctx, app),
+		} {
+			if !errors.Is(err, providers.ErrInvalid) || !strings.HasPrefix(err.Error(), "app: ") {
+				t.Errorf("%s of app %q: %v; want an invalid-request error naming the app", name, app, err)
+			}
+		}
+	}
+	if _, err := p.Start(ctx, "shop", "../x", "1.0.0"); !errors.Is(err, providers.ErrInvalid) || !strings.HasPrefix(err.Error(), "color: ") {
+		t.Errorf("start of color ../x: %v; want an invalid-request error naming the color", err)
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "state" {
+			t.Errorf("%s was written outside the state directory", filepath.Join(root, e.Name()))
+		}
+	}
+
+	// The last line of defence: a name that leaves its directory.
+	for _, name := range []string{"../x", "a/../../x", "", "/"} {
+		if p, err := inside(root, name); err == nil {
+			t.Errorf("inside(%q) = %s; want an error", name, p)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -163,9 +162,4 @@ func tail(path string, n int) string {
 		return "  (no output)"
 	}
 	return "  " + strings.Join(lines, "\n  ")
-}
-
-// logPath names an instance's log file in the pool's state directory.
-func logPath(dir, app, color, version string, i int) string {
-	return filepath.Join(dir, fmt.Sprintf("%s-%s-%s-%d.log", app, color, version, i))
 }
