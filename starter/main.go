@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/cutoverhq/cutover/temporalconn"
 )
 
 // Exit codes a CI job can gate on.
@@ -73,6 +75,12 @@ func oneLine(err error) string {
 }
 
 func isUsage(err error) bool {
+	// A connection error is never usage, whatever its words ("a server that
+	// requires TLS").
+	var te *temporalconn.Error
+	if errors.As(err, &te) {
+		return false
+	}
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "required flag", "invalid argument"} {
 		if strings.Contains(msg, p) {
