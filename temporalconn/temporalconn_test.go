@@ -42,6 +42,26 @@ func apiKey(t *testing.T, creds client.Credentials) string {
 	return out[0].String()
 }
 
+// dialFails dials with the settings of the environment, wants the one-line
+// *temporalconn.Error a person reads, and returns it. Reading the settings
+// never fails: commands that do not reach Temporal must run whatever they say.
+func dialFails(t *testing.T) error {
+	t.Helper()
+	_, err := temporalconn.Dial(context.Background(), temporalconn.FromEnv(), nil, nil)
+	if err == nil {
+		t.Fatal("Dial succeeded")
+	}
+	t.Log(err)
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q is not one line", err)
+	}
+	var te *temporalconn.Error
+	if !errors.As(err, &te) {
+		t.Errorf("error is a %T, not a *temporalconn.Error", err)
+	}
+	return err
+}
+
 func TestDefaultsArePlaintextLocalhost(t *testing.T) {
 	tlstest.CleanEnv(t)
 	opts := options(t, temporalconn.FromEnv())
@@ -232,26 +252,11 @@ func TestSettingErrorsNameTheSetting(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			// Reading the settings never fails: commands that do not
-			// reach Temporal must run whatever they say.
-			cfg := temporalconn.FromEnv()
-			_, err := temporalconn.Dial(context.Background(), cfg, nil, nil)
-			if err == nil {
-				t.Fatal("Dial succeeded")
-			}
-			msg := err.Error()
-			t.Log(msg)
+			msg := dialFails(t).Error()
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not say %q", msg, w)
 				}
-			}
-			if strings.Contains(msg, "\n") {
-				t.Errorf("error %q is not one line", msg)
-			}
-			var te *temporalconn.Error
-			if !errors.As(err, &te) {
-				t.Errorf("error is a %T, not a *temporalconn.Error", err)
 			}
 		})
 	}
@@ -261,13 +266,8 @@ func TestSettingErrorsNameTheSetting(t *testing.T) {
 // a plaintext client that a TLS server hangs up on is told TLS may be needed.
 func TestHandshakeFailuresSayTLS(t *testing.T) {
 	pki := tlstest.New(t)
-	// The proxy's backend is never reached: every case fails before it.
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	addr := tlstest.Proxy(t, pki.ServerConfig(), backend.Addr().String())
+	// Every case fails before the proxy dials its backend.
+	addr := tlstest.Proxy(t, pki.ServerConfig(), "127.0.0.1:1")
 
 	other := tlstest.New(t) // a CA the proxy does not trust
 	for _, tc := range []struct {
@@ -290,20 +290,12 @@ func TestHandshakeFailuresSayTLS(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			_, err := temporalconn.Dial(context.Background(), temporalconn.FromEnv(), nil, nil)
-			if err == nil {
-				t.Fatal("Dial succeeded")
-			}
-			msg := err.Error()
-			t.Log(msg)
+			err := dialFails(t)
 			if errors.Is(err, temporalconn.ErrTLS) != tc.isTLS {
-				t.Errorf("errors.Is(ErrTLS) = %v; want %v: %s", !tc.isTLS, tc.isTLS, msg)
+				t.Errorf("errors.Is(ErrTLS) = %v; want %v: %v", !tc.isTLS, tc.isTLS, err)
 			}
-			if !strings.Contains(msg, "TLS") || !strings.Contains(msg, tc.want) || !strings.Contains(msg, addr) {
+			if msg := err.Error(); !strings.Contains(msg, "TLS") || !strings.Contains(msg, tc.want) || !strings.Contains(msg, addr) {
 				t.Errorf("error %q does not say TLS, %q and the address", msg, tc.want)
-			}
-			if strings.Contains(msg, "\n") {
-				t.Errorf("error %q is not one line", msg)
 			}
 		})
 	}
