@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,25 +14,8 @@ import (
 	"github.com/cutoverhq/cutover/api"
 	"github.com/cutoverhq/cutover/temporalconn/tlstest"
 	"github.com/cutoverhq/cutover/tests/harness"
+	"github.com/cutoverhq/cutover/workflows"
 )
-
-// tlsReleaseYAML is the shortest plan the spec accepts, on the memory
-// providers: the point is the connection, not the release.
-const tlsReleaseYAML = `app: tlsapp
-version: 1.0.0
-providers:
-  environment: {type: memory, settings: {delay: 50ms}}
-  traffic: {type: memory}
-  analysis: {type: memory}
-  migrations: {type: memory}
-  notifications: [{type: log}]
-plan:
-  - provision
-  - validate
-  - setWeight: 50
-  - promote
-  - decommission
-`
 
 // TestTemporalMutualTLS puts the dev server behind a TLS proxy that requires a
 // client certificate, as an mTLS cluster or Temporal Cloud does (the dev server
@@ -54,27 +38,32 @@ func TestTemporalMutualTLS(t *testing.T) {
 	// Plaintext to the proxy: what a setup without any TLS settings does.
 	plain := []string{"TEMPORAL_ADDRESS=" + proxy, "CUTOVER_TASK_QUEUE=tls-e2e"}
 
-	t.Run("worker connects with the client certificate", func(t *testing.T) {
-		httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-		w := harness.Start(t, "worker with certificate", slices.Concat(withCert, []string{"CUTOVER_HTTP_ADDR=" + httpAddr}), worker)
+	// The cluster's helpers, with the certificate in every process's environment.
+	c := &cluster{t: t, server: srv, cli: cli, env: withCert, workerBin: worker}
+
+	t.Run("worker and cutover run a release with the client certificate", func(t *testing.T) {
+		c.t = t
+		c.addWorker()
 		// /healthz is healthy while the worker's client answers Temporal's
 		// health check, through the proxy; the worker starts polling once it
 		// has registered its search attributes, through the proxy too.
-		waitHTTP(t, "http://"+httpAddr+"/healthz", 30*time.Second)
+		waitHTTP(t, "http://"+c.http[0]+"/healthz", 30*time.Second)
+		w := c.workers[0]
 		waitFor(t, 30*time.Second, "the worker to start", func() bool { return strings.Contains(w.Output(), "worker started") })
 
-		// A release runs end to end through the proxy: the CLI starts and
-		// follows it, the worker runs it.
-		spec := filepath.Join(t.TempDir(), "release.yaml")
-		if err := os.WriteFile(spec, []byte(tlsReleaseYAML), 0o644); err != nil {
-			t.Fatal(err)
+		// A release runs end to end through the proxy: the CLI starts,
+		// follows, approves and lists it; the worker runs it.
+		app := "tlsapp"
+		rel := harness.Start(t, "cutover release --wait", c.env, c.cli, "release", "-f", c.spec(app, "1.0.0"), "--wait")
+		c.waitStatus(app, 2*time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })
+		if out, errOut, code := c.cutover("approve", app, "--as", "alice"); code != 0 {
+			t.Fatalf("cutover approve through mTLS: exit %d\n%s%s", code, out, errOut)
 		}
-		out, errOut, code := harness.Run(t, 2*time.Minute, withCert, cli, "release", "-f", spec, "--wait")
-		if code != 0 {
-			t.Fatalf("cutover release --wait through mTLS: exit %d\n%s%s", code, out, errOut)
+		if code := rel.Wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("cutover release --wait through mTLS: exit %d, want 0 (promoted)\n%s", code, rel.Output())
 		}
-		out, errOut, code = harness.Run(t, 30*time.Second, withCert, cli, "list")
-		if code != 0 || !strings.Contains(out, "tlsapp") || !strings.Contains(out, "promoted") {
+		out, errOut, code := c.cutover("list")
+		if code != 0 || !strings.Contains(out, app) || !strings.Contains(out, "promoted") {
 			t.Errorf("cutover list through mTLS: exit %d\n%s%s", code, out, errOut)
 		}
 	})
@@ -97,9 +86,10 @@ func TestTemporalMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET /v1/releases through mTLS: %d", resp.StatusCode)
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "tlsapp") {
+			t.Errorf("GET /v1/releases through mTLS: %d, %v; want 200 listing tlsapp:\n%s", resp.StatusCode, err, body)
 		}
 	})
 
