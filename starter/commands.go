@@ -55,11 +55,12 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "cutover",
 		Short:         "Blue-green and progressive releases as durable Temporal workflows",
+		Long:          "Blue-green and progressive releases as durable Temporal workflows.\n\n" + temporalconn.EnvHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.temporal.Address, "address", g.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
+	pf.StringVar(&g.temporal.Address, "address", g.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS; TLS and API key: TEMPORAL_TLS_*, TEMPORAL_API_KEY, see cutover --help)")
 	pf.StringVar(&g.temporal.Namespace, "namespace", g.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
 	pf.StringVar(&g.temporal.TaskQueue, "task-queue", g.temporal.TaskQueue, "task queue the workers poll (CUTOVER_TASK_QUEUE)")
 	pf.StringVar(&g.operator, "operator", g.operator, "who you act as: your principal is cli:<operator> (CUTOVER_OPERATOR; default: your operating-system user)")
@@ -105,9 +106,9 @@ func (g *globals) connect(cmd *cobra.Command, fn func(ctx context.Context, rc *r
 // unwrapFx drops fx's description of where a constructor failed: a person wants
 // the cause.
 func unwrapFx(err error) error {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "cannot reach Temporal"); i >= 0 {
-		return fmt.Errorf("%s", msg[i:])
+	var te *temporalconn.Error
+	if errors.As(err, &te) {
+		return te
 	}
 	return err
 }

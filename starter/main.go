@@ -1,6 +1,18 @@
 // Command cutover starts and steers releases: `cutover release -f release.yaml
 // --wait` in CI, `cutover approve APP --as NAME` for people.
 //
+// Every command that talks to Temporal takes --address (TEMPORAL_ADDRESS) and
+// --namespace (TEMPORAL_NAMESPACE), and TLS, mTLS and API keys from the
+// variables and config file profile of Temporal's own CLI (see
+// temporalconn.EnvHelp, printed by `cutover --help`): TEMPORAL_API_KEY,
+// TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
+// TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME,
+// TEMPORAL_TLS_DISABLE_HOST_VERIFICATION, the TEMPORAL_TLS_*_DATA forms, the
+// older TEMPORAL_TLS_CERT, _KEY and _CA, TEMPORAL_CLIENT_AUTHORITY,
+// TEMPORAL_GRPC_META_<NAME>, TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE. The
+// flags override the variables, which override the profile. `cutover serve`
+// connects the same way.
+//
 // Exit codes: 0 success (with --wait: promoted), 1 error, 2 bad usage, 3 rolled
 // back, 4 aborted.
 package main
@@ -12,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/cutoverhq/cutover/spec"
+	"github.com/cutoverhq/cutover/temporalconn"
 )
 
 // Exit codes a CI job can gate on.
@@ -73,6 +86,12 @@ func printableLines(s string) string {
 }
 
 func isUsage(err error) bool {
+	// A connection error is never usage, whatever its words ("a server that
+	// requires TLS").
+	var te *temporalconn.Error
+	if errors.As(err, &te) {
+		return false
+	}
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "required flag", "invalid argument"} {
 		if strings.Contains(msg, p) {

@@ -57,7 +57,9 @@ Make a token and its hash:
   head -c 32 /dev/urandom | base64 | tr -d '/+=' > token
   cutover serve --print-token-hash < token
 
-SIGTERM stops accepting, ends event streams and lets calls in flight finish.`,
+SIGTERM stops accepting, ends event streams and lets calls in flight finish.
+
+` + temporalconn.EnvHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.printTokenHash {

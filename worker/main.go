@@ -22,12 +22,34 @@
 // a release can then run commands as the worker, so use it on your own
 // machine only.
 //
+// TLS, mTLS and API keys come from the variables and the config file profile
+// of Temporal's own CLI (go.temporal.io/sdk/contrib/envconfig), so that a
+// worker reaches Temporal Cloud or a cluster with TLS as `temporal` does:
+//
+//	TEMPORAL_API_KEY                        API key (turns TLS on)
+//	TEMPORAL_TLS                            true: TLS; false: no TLS at all
+//	TEMPORAL_TLS_CLIENT_CERT_PATH           client certificate (PEM), for mTLS
+//	TEMPORAL_TLS_CLIENT_KEY_PATH            its private key
+//	TEMPORAL_TLS_SERVER_CA_CERT_PATH        CA of the server's certificate
+//	TEMPORAL_TLS_SERVER_NAME                name the server's certificate must have
+//	TEMPORAL_TLS_DISABLE_HOST_VERIFICATION  true: accept any server certificate
+//	TEMPORAL_TLS_*_DATA                     PEM text instead of the files
+//	TEMPORAL_TLS_CERT, _KEY, _CA            older names of the three paths
+//	TEMPORAL_CLIENT_AUTHORITY               gRPC :authority header
+//	TEMPORAL_GRPC_META_<NAME>               gRPC header on every call
+//	TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE  profile of a TOML config file
+//	                                        (~/.config/temporalio/temporal.toml)
+//
+// --address and --namespace override TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE,
+// which override the profile's. `cutover-worker -h` lists them all.
+//
 // `cutover-worker healthcheck` asks a running worker's /healthz and exits 0 when
 // it is healthy (for container health checks).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,6 +87,11 @@ type config struct {
 func parseFlags(args []string) (config, []string, error) {
 	cfg := config{temporal: temporalconn.FromEnv()}
 	fs := flag.NewFlagSet("cutover-worker", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: cutover-worker [flags] [healthcheck]\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\n%s\n", temporalconn.EnvHelp)
+	}
 	fs.StringVar(&cfg.temporal.Address, "address", cfg.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	fs.StringVar(&cfg.temporal.Namespace, "namespace", cfg.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
 	fs.StringVar(&cfg.temporal.TaskQueue, "task-queue", cfg.temporal.TaskQueue, "task queue to poll (CUTOVER_TASK_QUEUE)")
@@ -129,6 +156,11 @@ func main() {
 		fx.Invoke(runWorker),
 	)
 	if err := app.Start(context.Background()); err != nil {
+		// fx's account of which constructor failed buries the cause.
+		var te *temporalconn.Error
+		if errors.As(err, &te) {
+			err = te
+		}
 		log.Error("worker did not start", "err", err)
 		os.Exit(1)
 	}

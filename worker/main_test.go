@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/cutoverhq/cutover/temporalconn"
+	"github.com/cutoverhq/cutover/temporalconn/tlstest"
+)
+
+// The worker's --address and --namespace override the environment's; the
+// environment's TLS still applies under them.
+func TestWorkerFlagsOverrideEnvironmentAndKeepTLS(t *testing.T) {
+	tlstest.CleanEnv(t)
+	pki := tlstest.New(t)
+	t.Setenv("TEMPORAL_ADDRESS", "env.example:7233")
+	t.Setenv("TEMPORAL_NAMESPACE", "envns")
+	t.Setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", pki.ClientCertFile)
+	t.Setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", pki.ClientKeyFile)
+	t.Setenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH", pki.CAFile)
+
+	for _, tc := range []struct {
+		args               []string
+		address, namespace string
+	}{
+		{nil, "env.example:7233", "envns"},
+		{[]string{"--address", "flag.example:7233", "--namespace", "flagns"}, "flag.example:7233", "flagns"},
+	} {
+		cfg, _, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := temporalconn.ClientOptions(cfg.temporal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.HostPort != tc.address || opts.Namespace != tc.namespace {
+			t.Errorf("%v: HostPort %q, Namespace %q; want %q, %q", tc.args, opts.HostPort, opts.Namespace, tc.address, tc.namespace)
+		}
+		if conf := opts.ConnectionOptions.TLS; conf == nil || len(conf.Certificates) != 1 || !conf.RootCAs.Equal(pki.CAPool) {
+			t.Errorf("%v: TLS %+v; want the environment's client certificate and CA", tc.args, conf)
+		}
+	}
+}
