@@ -76,16 +76,25 @@ func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, slu
 }
 
 // specProblem answers 400 with every problem of a spec.
+// maxFieldErrors is how many problems an invalid spec's answer lists.
+const maxFieldErrors = 50
+
 func (s *Server) specProblem(w http.ResponseWriter, r *http.Request, ps spec.Problems) {
+	detail := "1 problem; errors lists each with its field path"
+	if len(ps) != 1 {
+		detail = itoa(len(ps)) + " problems; errors lists each with its field path"
+	}
+	// A crafted body can have thousands of problems: the answer lists the
+	// first ones, which is what a person fixes first anyway.
+	if len(ps) > maxFieldErrors {
+		detail = itoa(len(ps)) + " problems; errors lists the first " + itoa(maxFieldErrors) + " with their field paths"
+		ps = ps[:maxFieldErrors]
+	}
 	errs := make([]FieldError, len(ps))
 	for i, p := range ps {
 		errs[i] = FieldError{Field: p.Path, Line: p.Line, Message: p.Message}
 	}
-	detail := "1 problem"
-	if len(ps) != 1 {
-		detail = itoa(len(ps)) + " problems"
-	}
-	s.problem(w, r, http.StatusBadRequest, "invalid-spec", "the release spec has "+detail+"; errors lists each with its field path", func(p *Problem) {
+	s.problem(w, r, http.StatusBadRequest, "invalid-spec", "the release spec has "+detail, func(p *Problem) {
 		p.Errors = errs
 	})
 }

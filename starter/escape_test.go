@@ -113,3 +113,25 @@ func TestPlanRefusesVersionsThatAreNotOne(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanRefusesLooseScalars runs `cutover plan` on the review's loose
+// scalars: YAML 1.1 booleans and a hexadecimal weight, which used to mean true
+// and 16.
+func TestPlanRefusesLooseScalars(t *testing.T) {
+	for _, c := range []struct{ extra, want string }{
+		{`allowSelfApproval: "yes"`, `allowSelfApproval (line 7): "yes" is not true or false`},
+		{"allowSelfApproval: on", `allowSelfApproval (line 7): "on" is not true or false`},
+		{"allowSelfApproval: Y", `allowSelfApproval (line 7): "Y" is not true or false`},
+		{"plan: [provision, validate, setWeight: 0x10, promote]", `plan[2].setWeight (line 7): "0x10" is not a whole number`},
+	} {
+		file := filepath.Join(t.TempDir(), "release.yaml")
+		src := "app: shop\nversion: 1.0.0\nproviders:\n  environment: {type: memory}\n  traffic: {type: memory}\n  analysis: {type: memory}\n" + c.extra + "\n"
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr := runMain(t, "plan", "-f", file)
+		if code != exitError || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 naming %s", c.extra, code, stderr, c.want)
+		}
+	}
+}

@@ -139,6 +139,8 @@ func TestTrustBoundaries(t *testing.T) {
 			{"migrations from any directory",
 				"app: trust-shop\nversion: 6.6.6\nproviders:\n  migrations: {type: postgres, settings: {url: {env: WORKER_SECRET}, dir: /etc}}\n", "a request cannot name providers"},
 			{"self-approval", "app: trust-shop\nversion: 6.6.6\nallowSelfApproval: true\n", "a request cannot allow self-approval"},
+			{"a version naming a file outside the state folder", "app: trust-shop\nversion: ../../etc/x\n", `"field":"version","line":2,"message":"\"../../etc/x\" is not a valid version`},
+			{"a version holding a terminal escape", "app: trust-shop\nversion: \"1.0\\e[31m\"\n", `"field":"version","line":2,"message":"\"1.0\\x1b[31m\" is not a valid version`},
 		} {
 			code, body := start(tc.body)
 			if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
@@ -161,6 +163,7 @@ func TestTrustBoundaries(t *testing.T) {
 				`app: "trust-evil" has no definition on the worker`},
 			{"trust-cart", fmt.Sprintf(`{"app": "trust-cart", "version": "1.0.0", "providers": {"environment": {"type": "memory"}, "traffic": {"type": "memory"}, "analysis": {"type": "scrape", "settings": {"url": %q, "token": {"env": "WORKER_SECRET"}}}}}`, catcher.URL),
 				"providers: a request cannot name providers"},
+			{"trust-cart", `{"app": "trust-cart", "version": "../../x"}`, `version: "../../x" is not a valid version`},
 		} {
 			input := `{"release": ` + tc.release + `, "startedBy": "mallory"}`
 			if out, errOut, code := harness.Run(t, 30*time.Second, nil, c.server.CLI, "workflow", "start", "--address", c.server.Address,
