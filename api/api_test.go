@@ -49,6 +49,7 @@ providers:
   environment: {type: memory}
   traffic: {type: memory}
   analysis: {type: memory}
+plan: [provision, validate, setWeight: 10, soak: {duration: 5s}, approval, promote]
 requests: {plan: true}
 `
 
@@ -423,7 +424,7 @@ plan:
 		r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader("app: shop\nversion: 1.0.2\nplan: [provision, validate, setWeight: 10, soak: {duration: 5s}, promote]\n"),
 			"Content-Type", "application/yaml")
 		want(t, r, http.StatusForbidden)
-		if p := r.problem(t); !strings.Contains(p.Detail, "plan: the app's definition requires an approval step") {
+		if p := r.problem(t); !strings.Contains(p.Detail, "plan: the app's definition's plan has an approval step; a requested plan must keep one") {
 			t.Errorf("detail %q", p.Detail)
 		}
 	})

@@ -28,7 +28,7 @@ func FuzzStartRequest(f *testing.F) {
 		{"app: cart\nversion: 1.0.0\n", "application/yaml"},
 		{"app: shop\nversion: ../../etc/x\n", "application/yaml"},
 		{"app: shop\nversion: 1.0.0\nallowSelfApproval: yes\n", "application/yaml"},
-		{"app: shop\nversion: 1.0.0\njudge: {alpha: 0.5}\n", "application/yaml"},
+		{"app: shop\nversion: 1.0.0\njudge: {maxIncrease: 0.5}\n", "application/yaml"},
 		{"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\napp: shop\nversion: 1\n", "application/yaml"},
 		{"{\"app\": \"shop\",\n \"version\": \"1.0", "application/json"},
 		{"", "text/plain"},

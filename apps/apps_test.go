@@ -76,8 +76,9 @@ func TestResolveRefuses(t *testing.T) {
 			{Provision: &spec.ProvisionStep{}}, {Validate: &spec.ValidateStep{}}, {SetWeight: ptr(10)}, {Soak: &spec.SoakStep{Duration: spec.Duration(1e9)}}, {Approval: &spec.ApprovalStep{}}, {Promote: &spec.PromoteStep{}},
 		}}.WithDefaults(), "plan[3].soak.duration: 1s is shorter than the app's definition allows (requests.minSoak: 1m0s)"},
 		{"a plan without approval", spec.Release{App: "shop", Version: "1.0.0", Plan: []spec.Step{{Provision: &spec.ProvisionStep{}}, {Validate: &spec.ValidateStep{}}, {Promote: &spec.PromoteStep{}}}}.WithDefaults(),
-			"plan: the app's definition requires an approval step"},
-		{"a looser judge", spec.Release{App: "shop", Version: "1.0.0", Judge: &spec.JudgeRequest{Alpha: 0.2}}, "judge.alpha: 0.2 is looser than the app's definition (0.01)"},
+			"plan: the app's definition's plan has a soak step; a requested plan must keep one"},
+		{"a looser judge", spec.Release{App: "shop", Version: "1.0.0", Judge: &spec.JudgeRequest{MaxIncrease: 0.02}}, "judge.maxIncrease: 0.02 is looser than the app's definition (0.004)"},
+		{"a lower power", spec.Release{App: "shop", Version: "1.0.0", Judge: &spec.JudgeRequest{Power: 0.6}}, "judge.power: 0.6 is lower than the app's definition (0.8)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Resolve(tc.req)
@@ -85,12 +86,12 @@ func TestResolveRefuses(t *testing.T) {
 		})
 	}
 	t.Run("a tighter judge is taken", func(t *testing.T) {
-		rel, err := s.Resolve(spec.Release{App: "shop", Version: "1.0.0", Judge: &spec.JudgeRequest{Alpha: 0.001, MaxIncrease: 0.002}})
+		rel, err := s.Resolve(spec.Release{App: "shop", Version: "1.0.0", Judge: &spec.JudgeRequest{Power: 0.9, MaxIncrease: 0.002}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := rel.Providers.Analysis.Settings["judge"].(map[string]any)
-		if j["alpha"] != 0.001 || j["errorRate"].(map[string]any)["maxIncrease"] != 0.002 {
+		if j["power"] != 0.9 || j["alpha"] != 0.01 || j["errorRate"].(map[string]any)["maxIncrease"] != 0.002 {
 			t.Errorf("judge settings %v", j)
 		}
 	})

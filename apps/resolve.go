@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cutoverhq/cutover/judge"
@@ -64,7 +65,7 @@ func (d *Definitions) Resolve(req spec.Release, mode Mode, check spec.ProviderCh
 	out.Version, out.PreviousVersion = req.Version, req.PreviousVersion
 	var reasons []string
 	if len(req.Plan) > 0 {
-		reasons = append(reasons, checkPlan(def.Requests, req.Plan)...)
+		reasons = append(reasons, checkPlan(def, req.Plan)...)
 		out.Plan = req.Plan
 	}
 	if req.Judge != nil {
@@ -89,26 +90,34 @@ func problemLines(ps spec.Problems) []string {
 	return lines
 }
 
+// guardKinds are the steps that check green or wait for a person: a requested
+// plan keeps each kind the definition's plan holds, so that a start token
+// cannot release without the checks operators chose.
+var guardKinds = []string{spec.KindSoak, spec.KindAnalysis, spec.KindApproval}
+
 // checkPlan checks a requested plan against the definition's bounds.
-func checkPlan(q *spec.Requests, plan []spec.Step) []string {
+func checkPlan(def spec.Release, plan []spec.Step) []string {
+	q := def.Requests
 	if q == nil || !q.Plan {
 		return []string{"plan: the app's definition does not let a request choose its plan (an operator sets requests.plan: true to allow it)"}
 	}
 	var reasons []string
-	approval := false
+	has := map[string]bool{}
 	for i, s := range plan {
 		at := fmt.Sprintf("plan[%d]", i)
+		has[s.Kind()] = true
 		switch {
 		case s.Soak != nil && s.Soak.Duration < q.MinSoak:
 			reasons = append(reasons, fmt.Sprintf("%s.soak.duration: %s is shorter than the app's definition allows (requests.minSoak: %s)", at, s.Soak.Duration, q.MinSoak))
 		case s.Analysis != nil && s.Analysis.Window < q.MinAnalysis:
 			reasons = append(reasons, fmt.Sprintf("%s.analysis.window: %s is shorter than the app's definition allows (requests.minAnalysis: %s)", at, s.Analysis.Window, q.MinAnalysis))
-		case s.Approval != nil:
-			approval = true
 		}
 	}
-	if q.ApprovalRequired() && !approval {
-		reasons = append(reasons, "plan: the app's definition requires an approval step (requests.approval)")
+	for _, k := range guardKinds {
+		if !has[k] && slices.ContainsFunc(def.Plan, func(s spec.Step) bool { return s.Kind() == k }) {
+			reasons = append(reasons, fmt.Sprintf("plan: the app's definition's plan has %s step; a requested plan must keep one", map[string]string{
+				spec.KindSoak: "a soak", spec.KindAnalysis: "an analysis", spec.KindApproval: "an approval"}[k]))
+		}
 	}
 	return reasons
 }
@@ -130,12 +139,6 @@ func tighten(def spec.Release, j spec.JudgeRequest) (spec.Provider, []string) {
 	next := maps.Clone(block)
 	if next == nil {
 		next = map[string]any{}
-	}
-	if j.Alpha != 0 {
-		if j.Alpha > cfg.Alpha {
-			reasons = append(reasons, fmt.Sprintf("judge.alpha: %g is looser than the app's definition (%g); a request may only lower it", j.Alpha, cfg.Alpha))
-		}
-		next["alpha"] = j.Alpha
 	}
 	if j.Power != 0 {
 		if j.Power < cfg.Power {

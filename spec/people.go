@@ -64,9 +64,6 @@ func (r Release) validatePeople(ps *Problems) {
 		}
 	}
 	if j := r.Judge; j != nil {
-		if j.Alpha != 0 && !(j.Alpha > 0 && j.Alpha < 0.5) {
-			ps.add("judge.alpha", "%v is not between 0 and 0.5", j.Alpha)
-		}
 		if j.Power != 0 && !(j.Power >= 0.5 && j.Power < 1) {
 			ps.add("judge.power", "%v is not at least 0.5 and below 1", j.Power)
 		}

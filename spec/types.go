@@ -54,27 +54,23 @@ type Person struct {
 
 // Requests bounds what a release request may choose in an app definition.
 type Requests struct {
-	// Plan lets a request bring its own plan instead of the definition's.
+	// Plan lets a request bring its own plan instead of the definition's. It
+	// must keep every kind of check the definition's plan holds (soak,
+	// analysis, approval).
 	Plan bool `yaml:"plan,omitempty" json:"plan,omitempty"`
 	// MinSoak is the shortest soak a requested plan may hold.
 	MinSoak Duration `yaml:"minSoak,omitempty" json:"minSoak,omitempty"`
 	// MinAnalysis is the shortest comparison window a requested plan may hold.
 	MinAnalysis Duration `yaml:"minAnalysis,omitempty" json:"minAnalysis,omitempty"`
-	// Approval requires a requested plan to hold an approval step (default
-	// true).
-	Approval *bool `yaml:"approval,omitempty" json:"approval,omitempty"`
 	// Judge lets a request tighten the judge (see JudgeRequest).
 	Judge bool `yaml:"judge,omitempty" json:"judge,omitempty"`
 }
 
-// ApprovalRequired reports whether a requested plan must hold an approval step.
-func (q *Requests) ApprovalRequired() bool { return q == nil || q.Approval == nil || *q.Approval }
-
-// JudgeRequest is what a release request may change of its judge: only
-// tighter, never looser, than the app definition says.
+// JudgeRequest is what a release request may change of its judge: only what
+// makes a Pass harder to earn, never what makes a Fail harder to reach. (Alpha
+// is not here: a lower alpha also needs more data to fail a bad green, so a
+// request could use it to quiet the soak guard.)
 type JudgeRequest struct {
-	// Alpha: a lower false-alarm bound than the definition's.
-	Alpha float64 `yaml:"alpha,omitempty" json:"alpha,omitempty"`
 	// Power: a higher power than the definition's.
 	Power float64 `yaml:"power,omitempty" json:"power,omitempty"`
 	// MaxIncrease: a smaller allowed error-rate increase than the definition's.

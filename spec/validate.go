@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -266,7 +267,9 @@ func validateSettings(ps *Problems, base string, s Step) {
 	}
 	if p := s.Validate; p != nil {
 		for j, path := range p.Smoke {
-			if !strings.HasPrefix(path, "/") {
+			// A path on green's own instances, never another host: a request's
+			// plan may name smoke paths.
+			if u, err := url.Parse(path); err != nil || !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || u.Host != "" || Printable(path) != path || strings.Contains(path, " ") {
 				ps.add(indexPath(base+".validate.smoke", j), "%q is not an HTTP path; write it like /healthz", path)
 			}
 		}
