@@ -91,15 +91,6 @@ func request(t *testing.T, method, url string) *http.Request {
 	return req
 }
 
-// between fails unless d is in [lo, hi].
-func between(t *testing.T, what string, d, lo, hi time.Duration) {
-	t.Helper()
-	t.Logf("%s: %s", what, d.Round(time.Millisecond))
-	if d < lo || d > hi {
-		t.Errorf("%s after %s, want between %s and %s", what, d.Round(time.Millisecond), lo, hi)
-	}
-}
-
 // TestServeDeadlines exercises each deadline of cutover serve's server
 // through a real connection, with short deadlines.
 func TestServeDeadlines(t *testing.T) {
@@ -113,7 +104,7 @@ func TestServeDeadlines(t *testing.T) {
 	t.Run("headers sent a byte at a time", func(t *testing.T) {
 		t.Parallel()
 		r := deadlinestest.SlowHeaders(t, addr, 50*time.Millisecond, 5*time.Second)
-		between(t, "closed", r.After, to.ReadHeader/2, to.ReadHeader+2*time.Second)
+		r.Between(t, "closed", to.ReadHeader/2, to.ReadHeader+2*time.Second)
 	})
 	// The finding of issue 13: Slack's paths read their body with no deadline.
 	t.Run("a slash command's body sent a byte at a time", func(t *testing.T) {
@@ -121,24 +112,24 @@ func TestServeDeadlines(t *testing.T) {
 		req := request(t, "POST", base+"/slack/commands")
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r := deadlinestest.SlowBody(t, addr, req, 1000, 50*time.Millisecond, 5*time.Second)
-		between(t, "closed", r.After, to.Read/2, to.Read+2*time.Second)
+		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
 	})
 	t.Run("a button's body sent a byte at a time", func(t *testing.T) {
 		t.Parallel()
 		r := deadlinestest.SlowBody(t, addr, request(t, "POST", base+"/slack/actions"), 1000, 50*time.Millisecond, 5*time.Second)
-		between(t, "closed", r.After, to.Read/2, to.Read+2*time.Second)
+		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
 	})
 	t.Run("a decision's body sent a byte at a time", func(t *testing.T) {
 		t.Parallel()
 		req := request(t, "POST", base+"/v1/releases/shop/abort")
 		req.Header.Set("Content-Type", "application/json")
 		r := deadlinestest.SlowBody(t, addr, req, 1000, 50*time.Millisecond, 5*time.Second)
-		between(t, "closed", r.After, to.Read/2, to.Read+2*time.Second)
+		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
 	})
 	t.Run("an idle kept-alive connection", func(t *testing.T) {
 		t.Parallel()
 		r := deadlinestest.Idle(t, addr, request(t, "GET", base+"/healthz"), 5*time.Second)
-		between(t, "closed", r.After, to.Idle/2, to.Idle+2*time.Second)
+		r.Between(t, "closed", to.Idle/2, to.Idle+2*time.Second)
 	})
 	t.Run("an event stream outlives the write deadline", func(t *testing.T) {
 		t.Parallel()
@@ -183,7 +174,7 @@ func TestServeWriteDeadline(t *testing.T) {
 	if r.Got != "" {
 		t.Errorf("the late answer went out: %q", r.Got)
 	}
-	between(t, "closed", r.After, to.Write, 3*time.Second)
+	r.Between(t, "closed", to.Write, 3*time.Second)
 }
 
 // TestServeTimeoutFlags: the deadlines come from flags and CUTOVER_API_*

@@ -11,6 +11,14 @@
 //	--log-format  CUTOVER_LOG_FORMAT   text or json (text)
 //	--log-level   CUTOVER_LOG_LEVEL    debug, info, warn, error (info)
 //
+// and the deadlines of the /metrics server (metrics.DefaultTimeouts says why
+// they are what they are):
+//
+//	--http-read-header-timeout  CUTOVER_HTTP_READ_HEADER_TIMEOUT  (5s)
+//	--http-read-timeout         CUTOVER_HTTP_READ_TIMEOUT         (10s)
+//	--http-write-timeout        CUTOVER_HTTP_WRITE_TIMEOUT        (30s)
+//	--http-idle-timeout         CUTOVER_HTTP_IDLE_TIMEOUT         (2m)
+//
 // `cutover-worker healthcheck` asks a running worker's /healthz and exits 0 when
 // it is healthy (for container health checks).
 package main
@@ -32,6 +40,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/activities"
+	"github.com/cutoverhq/cutover/deadlines"
 	"github.com/cutoverhq/cutover/metrics"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/temporalconn"
@@ -39,14 +48,15 @@ import (
 )
 
 type config struct {
-	temporal  temporalconn.Config
-	httpAddr  string
-	logFormat string
-	logLevel  string
+	temporal     temporalconn.Config
+	httpAddr     string
+	httpTimeouts deadlines.Timeouts
+	logFormat    string
+	logLevel     string
 }
 
 func parseFlags(args []string) (config, []string, error) {
-	cfg := config{temporal: temporalconn.FromEnv()}
+	cfg := config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
 	fs := flag.NewFlagSet("cutover-worker", flag.ContinueOnError)
 	fs.StringVar(&cfg.temporal.Address, "address", cfg.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	fs.StringVar(&cfg.temporal.Namespace, "namespace", cfg.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
@@ -54,7 +64,17 @@ func parseFlags(args []string) (config, []string, error) {
 	fs.StringVar(&cfg.httpAddr, "http-addr", temporalconn.Getenv("CUTOVER_HTTP_ADDR", "127.0.0.1:9464"), "listen address for /metrics and /healthz (CUTOVER_HTTP_ADDR)")
 	fs.StringVar(&cfg.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
 	fs.StringVar(&cfg.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
+	envErr := cfg.httpTimeouts.Flags(fs, "http-", "CUTOVER_HTTP")
 	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	// Like the flag package's own errors, printed here.
+	err := envErr
+	if err == nil {
+		err = cfg.httpTimeouts.Check("--http-")
+	}
+	if err != nil {
+		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
 		return cfg, nil, err
 	}
 	return cfg, fs.Args(), nil
@@ -94,7 +114,8 @@ func main() {
 	}
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`))),
+		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
+			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
 		metrics.Module,
 		temporalconn.Module,
 		builtin.Module,

@@ -203,3 +203,14 @@ func dial(t testing.TB, addr string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// Between fails the test unless the server closed the connection between lo
+// and hi: not before (another cause closed it), not after (the deadline did
+// not hold).
+func (r Result) Between(t testing.TB, what string, lo, hi time.Duration) {
+	t.Helper()
+	t.Logf("%s: closed after %s", what, r.After.Round(time.Millisecond))
+	if r.After < lo || r.After > hi {
+		t.Errorf("%s: closed after %s, want between %s and %s", what, r.After.Round(time.Millisecond), lo, hi)
+	}
+}
