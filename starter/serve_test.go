@@ -211,3 +211,17 @@ func TestServeTimeoutFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestRouterTimeoutFlags: the router's user deadlines come from flags and
+// CUTOVER_ROUTER_* variables.
+func TestRouterTimeoutFlags(t *testing.T) {
+	t.Setenv("CUTOVER_ROUTER_TOKEN", "")
+	t.Setenv("CUTOVER_ROUTER_READ_TIMEOUT", "forever")
+	cmd := routerCmd()
+	cmd.SetArgs([]string{"--app", "shop", "--write-timeout", "2m"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `CUTOVER_ROUTER_READ_TIMEOUT: "forever" is not a duration`) {
+		t.Errorf("a bad variable: %v", err)
+	}
+}
