@@ -505,9 +505,8 @@ func TestServeDeadlines(t *testing.T) {
 	defer cancel()
 	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 400 * time.Millisecond}
 	// LATENCY past the write deadline: the answer to / is never written.
-	go func() {
-		_ = serve(ctx, ln, newServer(mustConfig(t, "LATENCY", "600ms")), to, slog.New(slog.DiscardHandler))
-	}()
+	h := newServer(mustConfig(t, "LATENCY", "600ms"))
+	go func() { _ = serve(ctx, ln, h, to, slog.New(slog.DiscardHandler)) }()
 	addr := ln.Addr().String()
 	request := func(path string) *http.Request {
 		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
