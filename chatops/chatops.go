@@ -33,6 +33,10 @@
 // and chatops relays its answer; in addition chatops refuses an approve from a
 // user whose ID appears in the release's StartedBy.
 //
+// A reason typed after a slash command is at most MaxReasonLength characters,
+// free of control characters but newlines and tabs, and UTF-8; any other is
+// refused, to the user alone, before anything reaches the release.
+//
 // A slash command's update ID is "slack-cmd:<trigger_id>". A button's is
 // "slack-btn:<channel>:<message ts>:<action>:<user>", so that a retried
 // press is answered once by the release; it includes the user so that a

@@ -940,3 +940,62 @@ teamID: T1
 		t.Error("New took no signing secret")
 	}
 }
+
+// TestReasonIsBounded: a reason past MaxReasonLength, or with control
+// characters other than newline and tab, is refused to the user alone, and
+// nothing reaches the release.
+func TestReasonIsBounded(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name, reason string
+		refused      string // "" when taken
+	}{
+		{"1000 characters", strings.Repeat("r", MaxReasonLength), ""},
+		{"1000 characters of two bytes", strings.Repeat("é", MaxReasonLength), ""},
+		{"newlines and tabs", "broken checkout\n\tsee the dashboard", ""},
+		{"1001 characters", strings.Repeat("r", MaxReasonLength+1), "the reason is 1001 characters long, more than the 1000 a release keeps"},
+		{"a bell", "broken\x07", "the reason contains control characters"},
+		{"a carriage return", "broken\r\nINFO forged log line", "the reason contains control characters"},
+		{"an escape sequence", "\x1b[2Jbroken", "the reason contains control characters"},
+		{"a C1 control", "bro\u009bken", "the reason contains control characters"},
+		{"bytes that are not UTF-8", "broken \xff\xfe here", "the reason contains control characters or bytes that are not UTF-8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, before := e.rel.calls()
+			for _, action := range []string{"abort", "pause"} {
+				a := e.command("U111", "alice", "C123", action+" shop "+c.reason)
+				_, after := e.rel.calls()
+				if c.refused == "" {
+					if a.ResponseType != "in_channel" || len(after) != len(before)+1 || after[len(after)-1].D.Reason != c.reason {
+						t.Errorf("%s: %+v, decisions %d -> %d", action, a, len(before), len(after))
+					}
+				} else if a.ResponseType != "ephemeral" || !strings.Contains(a.Text, "Refused: "+c.refused) ||
+					!strings.Contains(a.Text, "Nothing was sent to the release") || len(after) != len(before) {
+					t.Errorf("%s: %+v, decisions %d -> %d", action, a, len(before), len(after))
+				}
+				before = after
+			}
+		})
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"chatops refused"`) {
+		t.Errorf("the refusals are not logged:\n%s", e.logs)
+	}
+}
+
+// TestLongUserIDIsNotOneOfOurs: a user ID is bounded, so Decision.By and the
+// reason of a button's abort are too.
+func TestLongUserIDIsNotOneOfOurs(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Apps = map[string]AppConfig{AnyApp: {Approvers: []string{"U" + strings.Repeat("1", 32)}}}
+	})
+	long := "U" + strings.Repeat("1", 2000)
+	if code, _ := e.send(e.sign("/slack/commands", command(long, "x", "C123", "abort shop r", "t1"))); code != http.StatusBadRequest {
+		t.Errorf("a slash command from a 2001-character user ID: %d", code)
+	}
+	if r := e.press(long, "x", "C123", slackprov.ActionAbort, "1.5.0", "t2"); len(r) != 0 {
+		t.Errorf("a press from a 2001-character user ID: %+v", r)
+	}
+	if _, d := e.rel.calls(); len(d) != 0 {
+		t.Fatalf("decisions = %+v", d)
+	}
+}
