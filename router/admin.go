@@ -68,11 +68,23 @@ func (r *Router) authorized(req *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], r.tokenHash[:]) == 1
 }
 
-func (r *Router) putWeights(w http.ResponseWriter, req *http.Request) {
-	var body struct {
+// The admin API's request bodies as the server reads them: a field left out
+// is nil, which a zero value could not tell.
+type (
+	weightsBody struct {
 		Blue  *int `json:"blue"`
 		Green *int `json:"green"`
 	}
+	poolBody struct {
+		Instances *[]string `json:"instances"`
+	}
+	maintenanceBody struct {
+		Enabled *bool `json:"enabled"`
+	}
+)
+
+func (r *Router) putWeights(w http.ResponseWriter, req *http.Request) {
+	var body weightsBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
@@ -120,9 +132,7 @@ func (r *Router) putPool(w http.ResponseWriter, req *http.Request) {
 		writeError(w, badRequest("unknown color %q: want blue or green", name))
 		return
 	}
-	var body struct {
-		Instances *[]string `json:"instances"`
-	}
+	var body poolBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
@@ -200,9 +210,7 @@ func (r *Router) postSwap(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Router) putMaintenance(w http.ResponseWriter, req *http.Request) {
-	var body struct {
-		Enabled *bool `json:"enabled"`
-	}
+	var body maintenanceBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
