@@ -15,7 +15,7 @@ import (
 // TestServerDeadlines exercises each deadline of the worker's /metrics
 // server through a real connection, with short deadlines.
 func TestServerDeadlines(t *testing.T) {
-	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 400 * time.Millisecond}
+	to := deadlinestest.Short()
 	// /healthz answers late while slow is set: after the write deadline.
 	slow := make(chan struct{})
 	health := func(ctx context.Context) error {
@@ -52,7 +52,7 @@ func TestServerDeadlines(t *testing.T) {
 	if strings.Contains(r.Got, "ok") {
 		t.Errorf("the late answer went out: %q", r.Got)
 	}
-	r.Between(t, "an answer past the write deadline", to.Write, to.Write+slack)
+	r.Between(t, "an answer past the write deadline", to.Write, to.Write+deadlinestest.Slack)
 }
 
 func TestNewServerDefaults(t *testing.T) {

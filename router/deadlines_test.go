@@ -15,9 +15,6 @@ import (
 	"github.com/cutoverhq/cutover/deadlines/deadlinestest"
 )
 
-// slack is how late a busy machine may close a connection past its deadline.
-const slack = 2 * time.Second
-
 // streamer is an instance that answers /stream with a line every tick, n
 // times (forever when n is 0), and /healthz with ok.
 func streamer(t *testing.T, tick time.Duration, n int) *httptest.Server {
@@ -45,39 +42,19 @@ func streamer(t *testing.T, tick time.Duration, n int) *httptest.Server {
 	return srv
 }
 
-func userRequest(t *testing.T, h *harness, method, path string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, h.user+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
-
 // TestUserDeadlines exercises each deadline of the user listener through a
 // real connection, with short deadlines, and shows that a long answer that
 // keeps coming is not cut.
 func TestUserDeadlines(t *testing.T) {
-	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 400 * time.Millisecond}
+	to := deadlinestest.Short()
 	h := start(t, func(c *Config) { c.UserTimeouts = to })
 	addr := strings.TrimPrefix(h.user, "http://")
-
-	t.Run("headers sent a byte at a time", func(t *testing.T) {
-		deadlinestest.SlowHeaders(t, addr, 50*time.Millisecond, 5*time.Second).Between(t, "slow headers", to.ReadHeader/2, to.ReadHeader+slack)
-	})
-	t.Run("an idle kept-alive connection", func(t *testing.T) {
-		// Maintenance answers without an instance.
-		h.mustCall("PUT", "/v1/maintenance", MaintenanceRequest{Enabled: true})
-		defer h.mustCall("PUT", "/v1/maintenance", MaintenanceRequest{Enabled: false})
-		deadlinestest.Idle(t, addr, userRequest(t, h, "GET", "/"), 5*time.Second).Between(t, "idle", to.Idle/2, to.Idle+slack)
-	})
-
 	// An answer that takes ten write deadlines but keeps coming.
 	long := streamer(t, to.Write/3, 30)
 	h.mustCall("PUT", "/v1/pools/blue", PoolRequest{Instances: []string{long.URL}})
-	t.Run("a body sent a byte at a time", func(t *testing.T) {
-		req := userRequest(t, h, "POST", "/upload")
-		deadlinestest.SlowBody(t, addr, req, 1000, 50*time.Millisecond, 5*time.Second).Between(t, "slow body", to.Read/2, to.Read+slack)
+
+	t.Run("headers, bodies and idle connections", func(t *testing.T) {
+		deadlinestest.CheckReads(t, addr, to, deadlinestest.Request(t, "POST", h.user+"/upload"), deadlinestest.Request(t, "GET", h.user+"/healthz"))
 	})
 	t.Run("a long answer that keeps coming is not cut", func(t *testing.T) {
 		began := time.Now()
@@ -98,7 +75,7 @@ func TestUserDeadlines(t *testing.T) {
 		// router's write to the user blocks.
 		endless := streamer(t, 0, 0)
 		h.mustCall("PUT", "/v1/pools/blue", PoolRequest{Instances: []string{endless.URL}})
-		r := deadlinestest.NotReading(t, addr, userRequest(t, h, "GET", "/stream"), to.Write+slack, 10*time.Second)
+		r := deadlinestest.NotReading(t, addr, deadlinestest.Request(t, "GET", h.user+"/stream"), to.Write+deadlinestest.Slack, 10*time.Second)
 		t.Logf("the server closed the connection within %s of the request", r.After.Round(time.Millisecond))
 	})
 }
@@ -117,28 +94,23 @@ func (g slowGatherer) Gather() ([]*dto.MetricFamily, error) {
 // TestAdminDeadlines exercises each deadline of the admin listener through a
 // real connection, with short deadlines.
 func TestAdminDeadlines(t *testing.T) {
-	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 400 * time.Millisecond, Idle: 400 * time.Millisecond}
+	to := deadlinestest.Short()
 	h := start(t, func(c *Config) {
 		c.AdminTimeouts = to
 		c.Registry = slowGatherer{prometheus.NewRegistry(), to.Write + 300*time.Millisecond}
 	})
 	addr := strings.TrimPrefix(h.admin, "http://")
 	admin := func(method, path string) *http.Request {
-		req, err := http.NewRequest(method, h.admin+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := deadlinestest.Request(t, method, h.admin+path)
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		return req
 	}
-	deadlinestest.SlowHeaders(t, addr, 50*time.Millisecond, 5*time.Second).Between(t, "slow headers", to.ReadHeader/2, to.ReadHeader+slack)
-	deadlinestest.SlowBody(t, addr, admin("PUT", "/v1/weights"), 1000, 50*time.Millisecond, 5*time.Second).Between(t, "slow body", to.Read/2, to.Read+slack)
-	deadlinestest.Idle(t, addr, admin("GET", "/v1/state"), 5*time.Second).Between(t, "idle", to.Idle/2, to.Idle+slack)
+	deadlinestest.CheckReads(t, addr, to, admin("PUT", "/v1/weights"), admin("GET", "/v1/state"))
 	r := deadlinestest.Unanswered(t, addr, admin("GET", "/metrics"), 5*time.Second)
 	if r.Got != "" {
 		t.Errorf("the late answer went out: %.100q", r.Got)
 	}
-	r.Between(t, "an answer past the write deadline", to.Write, to.Write+slack)
+	r.Between(t, "an answer past the write deadline", to.Write, to.Write+deadlinestest.Slack)
 }
 
 func TestTimeoutsConfig(t *testing.T) {

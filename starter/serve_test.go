@@ -81,12 +81,10 @@ func startServe(t *testing.T, rel *slowReleases, to deadlines.Timeouts) string {
 	return ln.Addr().String()
 }
 
+// request is a request with the test's token.
 func request(t *testing.T, method, url string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := deadlinestest.Request(t, method, url)
 	req.Header.Set("Authorization", "Bearer "+serveToken)
 	return req
 }
@@ -95,42 +93,27 @@ func request(t *testing.T, method, url string) *http.Request {
 // through a real connection, with short deadlines.
 func TestServeDeadlines(t *testing.T) {
 	t.Parallel()
-	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 500 * time.Millisecond, Idle: 400 * time.Millisecond}
+	to := deadlinestest.Short()
 	rel := &slowReleases{hold: make(chan struct{})}
 	close(rel.hold)
 	addr := startServe(t, rel, to)
 	base := "http://" + addr
 
-	t.Run("headers sent a byte at a time", func(t *testing.T) {
+	t.Run("headers, bodies and idle connections", func(t *testing.T) {
 		t.Parallel()
-		r := deadlinestest.SlowHeaders(t, addr, 50*time.Millisecond, 5*time.Second)
-		r.Between(t, "closed", to.ReadHeader/2, to.ReadHeader+2*time.Second)
+		abort := request(t, "POST", base+"/v1/releases/shop/abort")
+		abort.Header.Set("Content-Type", "application/json")
+		deadlinestest.CheckReads(t, addr, to, abort, request(t, "GET", base+"/healthz"))
 	})
 	// The finding of issue 13: Slack's paths read their body with no deadline.
-	t.Run("a slash command's body sent a byte at a time", func(t *testing.T) {
-		t.Parallel()
-		req := request(t, "POST", base+"/slack/commands")
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r := deadlinestest.SlowBody(t, addr, req, 1000, 50*time.Millisecond, 5*time.Second)
-		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
-	})
-	t.Run("a button's body sent a byte at a time", func(t *testing.T) {
-		t.Parallel()
-		r := deadlinestest.SlowBody(t, addr, request(t, "POST", base+"/slack/actions"), 1000, 50*time.Millisecond, 5*time.Second)
-		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
-	})
-	t.Run("a decision's body sent a byte at a time", func(t *testing.T) {
-		t.Parallel()
-		req := request(t, "POST", base+"/v1/releases/shop/abort")
-		req.Header.Set("Content-Type", "application/json")
-		r := deadlinestest.SlowBody(t, addr, req, 1000, 50*time.Millisecond, 5*time.Second)
-		r.Between(t, "closed", to.Read/2, to.Read+2*time.Second)
-	})
-	t.Run("an idle kept-alive connection", func(t *testing.T) {
-		t.Parallel()
-		r := deadlinestest.Idle(t, addr, request(t, "GET", base+"/healthz"), 5*time.Second)
-		r.Between(t, "closed", to.Idle/2, to.Idle+2*time.Second)
-	})
+	for _, path := range []string{"/slack/commands", "/slack/actions"} {
+		t.Run(path+" with a body sent a byte at a time", func(t *testing.T) {
+			t.Parallel()
+			req := request(t, "POST", base+path)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			deadlinestest.CheckSlowBody(t, addr, to, req)
+		})
+	}
 	t.Run("an event stream outlives the write deadline", func(t *testing.T) {
 		t.Parallel()
 		resp, err := http.DefaultClient.Do(request(t, "GET", base+"/v1/releases/shop/events"))
@@ -163,7 +146,7 @@ func TestServeDeadlines(t *testing.T) {
 // deadline is not written at all; the connection closes.
 func TestServeWriteDeadline(t *testing.T) {
 	t.Parallel()
-	to := deadlines.Timeouts{ReadHeader: time.Second, Read: time.Second, Write: 300 * time.Millisecond, Idle: time.Second}
+	to := deadlinestest.Short()
 	rel := &slowReleases{hold: make(chan struct{})}
 	addr := startServe(t, rel, to)
 	go func() {
@@ -174,7 +157,7 @@ func TestServeWriteDeadline(t *testing.T) {
 	if r.Got != "" {
 		t.Errorf("the late answer went out: %q", r.Got)
 	}
-	r.Between(t, "closed", to.Write, 3*time.Second)
+	r.Between(t, "an answer past the write deadline", to.Write, to.Write+deadlinestest.Slack)
 }
 
 // TestServeTimeoutFlags: the deadlines come from flags and CUTOVER_API_*

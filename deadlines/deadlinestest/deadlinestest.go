@@ -14,7 +14,49 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/deadlines"
 )
+
+// Slack is how much later than its deadline a busy machine may close a
+// connection.
+const Slack = 2 * time.Second
+
+// tick is how often the slow checks send a byte.
+const tick = 50 * time.Millisecond
+
+// Short are deadlines short enough for a test to wait them out.
+func Short() deadlines.Timeouts {
+	return deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 400 * time.Millisecond, Idle: 400 * time.Millisecond}
+}
+
+// Request is a request without a body, for the checks.
+func Request(t testing.TB, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// CheckReads checks the read and idle deadlines of the server at addr, set
+// to to: headers sent a byte at a time, body's request with its body sent a
+// byte at a time, and a kept-alive connection idle after idle's answer are
+// each closed within their deadline (and not much before).
+func CheckReads(t testing.TB, addr string, to deadlines.Timeouts, body, idle *http.Request) {
+	t.Helper()
+	SlowHeaders(t, addr, tick, to.ReadHeader+Slack).Between(t, "headers sent a byte at a time", to.ReadHeader/2, to.ReadHeader+Slack)
+	CheckSlowBody(t, addr, to, body)
+	Idle(t, addr, idle, to.Idle+Slack).Between(t, "an idle kept-alive connection", to.Idle/2, to.Idle+Slack)
+}
+
+// CheckSlowBody checks that req, its body sent a byte at a time, is cut
+// within the read deadline of to.
+func CheckSlowBody(t testing.TB, addr string, to deadlines.Timeouts, req *http.Request) {
+	t.Helper()
+	SlowBody(t, addr, req, 1000, tick, to.Read+Slack).Between(t, req.Method+" "+req.URL.Path+" with its body sent a byte at a time", to.Read/2, to.Read+Slack)
+}
 
 // Result is how the server ended a connection.
 type Result struct {

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutoverhq/cutover/deadlines"
 	"github.com/cutoverhq/cutover/deadlines/deadlinestest"
 )
 
@@ -503,27 +502,18 @@ func TestServeDeadlines(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	to := deadlines.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 400 * time.Millisecond}
+	to := deadlinestest.Short()
 	// LATENCY past the write deadline: the answer to / is never written.
 	h := newServer(mustConfig(t, "LATENCY", "600ms"))
 	go func() { _ = serve(ctx, ln, h, to, slog.New(slog.DiscardHandler)) }()
 	addr := ln.Addr().String()
-	request := func(path string) *http.Request {
-		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return req
-	}
-	const slack = 2 * time.Second
-	deadlinestest.SlowHeaders(t, addr, 50*time.Millisecond, 5*time.Second).Between(t, "slow headers", to.ReadHeader/2, to.ReadHeader+slack)
-	deadlinestest.SlowBody(t, addr, request("/healthz"), 1000, 50*time.Millisecond, 5*time.Second).Between(t, "slow body", to.Read/2, to.Read+slack)
-	deadlinestest.Idle(t, addr, request("/healthz"), 5*time.Second).Between(t, "idle", to.Idle/2, to.Idle+slack)
+	request := func(path string) *http.Request { return deadlinestest.Request(t, "GET", "http://"+addr+path) }
+	deadlinestest.CheckReads(t, addr, to, request("/healthz"), request("/healthz"))
 	r := deadlinestest.Unanswered(t, addr, request("/"), 5*time.Second)
 	if r.Got != "" {
 		t.Errorf("the late answer went out: %q", r.Got)
 	}
-	r.Between(t, "an answer past the write deadline", to.Write, 600*time.Millisecond+slack)
+	r.Between(t, "an answer past the write deadline", to.Write, 600*time.Millisecond+deadlinestest.Slack)
 }
 
 func TestTimeoutsCoverTheConfiguredLatency(t *testing.T) {
