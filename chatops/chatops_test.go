@@ -173,15 +173,20 @@ func defaultApps() map[string]AppConfig {
 	}
 }
 
-func newEnv(t *testing.T, change ...func(*Config)) *env {
-	e := &env{t: t, slack: newFakeSlack(t), logs: &bytes.Buffer{}, now: time.Unix(1700000000, 0)}
-	e.rel = &fakeReleases{status: workflows.Status{
+// waitingShop is shop's release, waiting for approval at 50% green.
+func waitingShop() workflows.Status {
+	return workflows.Status{
 		App: "shop", Version: "1.5.0", PreviousVersion: "1.4.2", StartedBy: "ci (GitHub Actions run 7)",
 		Stage: "approval", Step: 8, Steps: make([]workflows.StepRecord, 11), Weights: workflows.Weights{Blue: 50, Green: 50},
 		Waiting: "approval", Outcome: workflows.OutcomeRunning,
 		LastVerdict: &verdict.Verdict{Result: verdict.Pass, Summary: "all 1 metrics passed", Metrics: []verdict.Metric{
 			{Name: "error rate", Result: verdict.Pass, Values: []verdict.Value{{Name: "green_error_rate", Value: 0.0012}, {Name: "p_value", Value: 0.6847}}}}},
-	}}
+	}
+}
+
+func newEnv(t *testing.T, change ...func(*Config)) *env {
+	e := &env{t: t, slack: newFakeSlack(t), logs: &bytes.Buffer{}, now: time.Unix(1700000000, 0)}
+	e.rel = &fakeReleases{status: waitingShop()}
 	cfg := Config{
 		SigningSecret:    secret,
 		BotToken:         botToken,
@@ -699,9 +704,14 @@ func TestLateAnswerGoesToResponseURL(t *testing.T) {
 
 // pressPayload is a block_actions payload for a press on the notifier's message.
 func pressPayload(e *env, user, name, channel, actionID, version, trigger string) string {
+	return pressPayloadAt(e.now, e.rel.status.LastVerdict, e.slack.responseURL(), user, name, channel, actionID, version, trigger)
+}
+
+// pressPayloadAt is pressPayload without an env.
+func pressPayloadAt(now time.Time, last *verdict.Verdict, responseURL, user, name, channel, actionID, version, trigger string) string {
 	v := slackprov.ButtonValue{App: "shop", Version: version}
-	ev := providers.Event{App: "shop", Version: version, Kind: "approval-needed", Time: e.now,
-		Message: "shop 1.4.2 -> " + version + " is waiting for approval (at 50% green)", Verdict: e.rel.status.LastVerdict}
+	ev := providers.Event{App: "shop", Version: version, Kind: "approval-needed", Time: now,
+		Message: "shop 1.4.2 -> " + version + " is waiting for approval (at 50% green)", Verdict: last}
 	blocks := append(slackprov.RequestBlocks(ev), slackprov.Buttons(v))
 	msg := map[string]any{"type": "message", "ts": "1700000000.000001", "text": "shop " + version + ": waiting", "blocks": blocks}
 	p := map[string]any{
@@ -714,7 +724,7 @@ func pressPayload(e *env, user, name, channel, actionID, version, trigger string
 		"team":         map[string]any{"id": "T1", "domain": "acme"},
 		"channel":      map[string]any{"id": channel, "name": "releases"},
 		"message":      msg,
-		"response_url": e.slack.responseURL(),
+		"response_url": responseURL,
 		"actions": []any{map[string]any{
 			"action_id": actionID, "block_id": slackprov.BlockDecide, "type": "button",
 			"value": v.Encode(), "action_ts": "1700000001.000002", "text": map[string]any{"type": "plain_text", "text": "Approve"},
