@@ -85,6 +85,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -339,20 +341,25 @@ func (a actor) by() string {
 	return "<@" + a.id + "> (" + name + ")"
 }
 
-// cleanName keeps a user name printable and free of Slack's markup.
+// cleanName keeps a user name printable, UTF-8 and free of Slack's markup,
+// and at most 64 bytes, cut between characters.
 func cleanName(s string) string {
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '<' || r == '>' || r == '&' || r == '@' || r == '(' || r == ')':
 			return -1
-		case r < ' ' || r == 0x7f:
+		case unicode.IsControl(r) || r == utf8.RuneError: // and bytes that are not UTF-8, which Map reads as RuneError
 			return -1
 		}
 		return r
 	}, s)
 	s = strings.TrimSpace(s)
 	if len(s) > 64 {
-		s = s[:64]
+		i := 64
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = strings.TrimSpace(s[:i])
 	}
 	return s
 }

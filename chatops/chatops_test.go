@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
@@ -1007,5 +1008,23 @@ func TestLongUserIDIsNotOneOfOurs(t *testing.T) {
 	}
 	if _, d := e.rel.calls(); len(d) != 0 {
 		t.Fatalf("decisions = %+v", d)
+	}
+}
+
+// TestCleanName: a user name in By is printable UTF-8 without markup, cut
+// between characters. FuzzSlashCommand found a name of one byte that is not
+// UTF-8 reaching By as U+FFFD.
+func TestCleanName(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                               "alice",
+		"<!here>(bob)&":                       "!herebob",
+		"\xff":                                "",
+		"al\xffice\u0085\x07":                 "alice",
+		strings.Repeat("a", 63) + "é":         strings.Repeat("a", 63),
+		strings.Repeat("a", 62) + "é" + "zzz": strings.Repeat("a", 62) + "é",
+	} {
+		if got := cleanName(in); got != want || !utf8.ValidString(got) || len(got) > 64 {
+			t.Errorf("cleanName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
