@@ -3,6 +3,7 @@ package judge
 import (
 	"encoding/binary"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +201,41 @@ func FuzzMonitor(f *testing.F) {
 			t.Fatalf("restored: %s %q, was %s %q", w.Result, w.Summary, v.Result, v.Summary)
 		}
 	})
+}
+
+// TestBadStepsOfTwoKindsCountTogether: 4 steps without blue's numbers and 4
+// with a negative count in 60, each kind under the tolerated tenth, are 13%
+// together: no pass. FuzzMonitor found that they passed.
+func TestBadStepsOfTwoKindsCountTogether(t *testing.T) {
+	cfg := Config{Alpha: 0.05, Latency: LatencyConfig{Off: true}}
+	run := func(bad func(i int, s *Step)) verdict.Verdict {
+		m, err := New(cfg, Plan{Mode: Comparison, Steps: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 60 {
+			s := Step{End: time.Unix(int64(1700000000+i), 0),
+				Blue: Color{Requests: 1e6, Errors: 5000}, Green: Color{Requests: 1e6, Errors: 5000}}
+			bad(i, &s)
+			m.Add(s)
+		}
+		return m.Verdict()
+	}
+	if v := run(func(i int, s *Step) {}); v.Result != verdict.Pass {
+		t.Fatalf("clean data: %s %s", v.Result, v.Summary)
+	}
+	v := run(func(i int, s *Step) {
+		switch i % 15 {
+		case 0:
+			s.Blue.Requests = math.NaN()
+		case 1:
+			s.Green.Errors = -1
+		}
+	})
+	if v.Result == verdict.Pass || v.Underpowered {
+		t.Errorf("4 + 4 bad steps in 60: %s %s", v.Result, v.Summary)
+	}
+	if want := "4 of 60 steps had impossible numbers"; !strings.Contains(v.Summary, want) {
+		t.Errorf("summary %q lacks %q", v.Summary, want)
+	}
 }
