@@ -478,13 +478,14 @@ func (s *Server) releaseError(w http.ResponseWriter, r *http.Request, app string
 }
 
 // readBody reads the request body up to the limit, answering 413 past it.
+// The server's read timeout bounds how long the body may take: moving the
+// read deadline here would lift it.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	limit := s.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		s.problem(w, r, http.StatusRequestEntityTooLarge, "body-too-large", "the request body is larger than "+sizeText(limit), nil)
 		return nil, false
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		s.bodyProblem(w, r, err)

@@ -33,6 +33,10 @@
 // and chatops relays its answer; in addition chatops refuses an approve from a
 // user whose ID appears in the release's StartedBy.
 //
+// A reason typed after a slash command is at most MaxReasonLength characters,
+// free of control characters but newlines and tabs, and UTF-8; any other is
+// refused, to the user alone, before anything reaches the release.
+//
 // A slash command's update ID is "slack-cmd:<trigger_id>". A button's is
 // "slack-btn:<channel>:<message ts>:<action>:<user>", so that a retried
 // press is answered once by the release; it includes the user so that a
@@ -81,6 +85,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -342,20 +348,25 @@ func (a actor) by() string {
 	return "<@" + a.id + "> (" + name + ")"
 }
 
-// cleanName keeps a user name printable and free of Slack's markup.
+// cleanName keeps a user name printable, UTF-8 and free of Slack's markup,
+// and at most 64 bytes, cut between characters.
 func cleanName(s string) string {
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '<' || r == '>' || r == '&' || r == '@' || r == '(' || r == ')':
 			return -1
-		case r < ' ' || r == 0x7f:
+		case unicode.IsControl(r) || r == utf8.RuneError: // and bytes that are not UTF-8, which Map reads as RuneError
 			return -1
 		}
 		return r
 	}, s)
 	s = strings.TrimSpace(s)
 	if len(s) > 64 {
-		s = s[:64]
+		i := 64
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = strings.TrimSpace(s[:i])
 	}
 	return s
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
@@ -174,15 +175,20 @@ func defaultApps() map[string]AppConfig {
 	}
 }
 
-func newEnv(t *testing.T, change ...func(*Config)) *env {
-	e := &env{t: t, slack: newFakeSlack(t), logs: &bytes.Buffer{}, now: time.Unix(1700000000, 0)}
-	e.rel = &fakeReleases{status: workflows.Status{
+// waitingShop is shop's release, waiting for approval at 50% green.
+func waitingShop() workflows.Status {
+	return workflows.Status{
 		App: "shop", Version: "1.5.0", PreviousVersion: "1.4.2", StartedBy: "ci (GitHub Actions run 7)",
 		Stage: "approval", Step: 8, Steps: make([]workflows.StepRecord, 11), Weights: workflows.Weights{Blue: 50, Green: 50},
 		Waiting: "approval", Outcome: workflows.OutcomeRunning,
 		LastVerdict: &verdict.Verdict{Result: verdict.Pass, Summary: "all 1 metrics passed", Metrics: []verdict.Metric{
 			{Name: "error rate", Result: verdict.Pass, Values: []verdict.Value{{Name: "green_error_rate", Value: 0.0012}, {Name: "p_value", Value: 0.6847}}}}},
-	}}
+	}
+}
+
+func newEnv(t *testing.T, change ...func(*Config)) *env {
+	e := &env{t: t, slack: newFakeSlack(t), logs: &bytes.Buffer{}, now: time.Unix(1700000000, 0)}
+	e.rel = &fakeReleases{status: waitingShop()}
 	cfg := Config{
 		SigningSecret:    secret,
 		BotToken:         botToken,
@@ -700,9 +706,14 @@ func TestLateAnswerGoesToResponseURL(t *testing.T) {
 
 // pressPayload is a block_actions payload for a press on the notifier's message.
 func pressPayload(e *env, user, name, channel, actionID, version, trigger string) string {
+	return pressPayloadAt(e.now, e.rel.status.LastVerdict, e.slack.responseURL(), user, name, channel, actionID, version, trigger)
+}
+
+// pressPayloadAt is pressPayload without an env.
+func pressPayloadAt(now time.Time, last *verdict.Verdict, responseURL, user, name, channel, actionID, version, trigger string) string {
 	v := slackprov.ButtonValue{App: "shop", Version: version}
-	ev := providers.Event{App: "shop", Version: version, Kind: "approval-needed", Time: e.now,
-		Message: "shop 1.4.2 -> " + version + " is waiting for approval (at 50% green)", Verdict: e.rel.status.LastVerdict}
+	ev := providers.Event{App: "shop", Version: version, Kind: "approval-needed", Time: now,
+		Message: "shop 1.4.2 -> " + version + " is waiting for approval (at 50% green)", Verdict: last}
 	blocks := append(slackprov.RequestBlocks(ev), slackprov.Buttons(v))
 	msg := map[string]any{"type": "message", "ts": "1700000000.000001", "text": "shop " + version + ": waiting", "blocks": blocks}
 	p := map[string]any{
@@ -715,7 +726,7 @@ func pressPayload(e *env, user, name, channel, actionID, version, trigger string
 		"team":         map[string]any{"id": "T1", "domain": "acme"},
 		"channel":      map[string]any{"id": channel, "name": "releases"},
 		"message":      msg,
-		"response_url": e.slack.responseURL(),
+		"response_url": responseURL,
 		"actions": []any{map[string]any{
 			"action_id": actionID, "block_id": slackprov.BlockDecide, "type": "button",
 			"value": v.Encode(), "action_ts": "1700000001.000002", "text": map[string]any{"type": "plain_text", "text": "Approve"},
@@ -939,5 +950,82 @@ teamID: T1
 	}
 	if _, err := New(Config{}, &fakeReleases{}, nil, nil); err == nil {
 		t.Error("New took no signing secret")
+	}
+}
+
+// TestReasonIsBounded: a reason past MaxReasonLength, or with control
+// characters other than newline and tab, is refused to the user alone, and
+// nothing reaches the release.
+func TestReasonIsBounded(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name, reason string
+		refused      string // "" when taken
+	}{
+		{"1000 characters", strings.Repeat("r", MaxReasonLength), ""},
+		{"1000 characters of two bytes", strings.Repeat("é", MaxReasonLength), ""},
+		{"newlines and tabs", "broken checkout\n\tsee the dashboard", ""},
+		{"1001 characters", strings.Repeat("r", MaxReasonLength+1), "the reason is 1001 characters long, more than the 1000 a release keeps"},
+		{"a bell", "broken\x07", "the reason contains control characters"},
+		{"a carriage return", "broken\r\nINFO forged log line", "the reason contains control characters"},
+		{"an escape sequence", "\x1b[2Jbroken", "the reason contains control characters"},
+		{"a C1 control", "bro\u009bken", "the reason contains control characters"},
+		{"bytes that are not UTF-8", "broken \xff\xfe here", "the reason contains control characters or bytes that are not UTF-8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, before := e.rel.calls()
+			for _, action := range []string{"abort", "pause"} {
+				a := e.command("U111", "alice", "C123", action+" shop "+c.reason)
+				_, after := e.rel.calls()
+				if c.refused == "" {
+					if a.ResponseType != "in_channel" || len(after) != len(before)+1 || after[len(after)-1].D.Reason != c.reason {
+						t.Errorf("%s: %+v, decisions %d -> %d", action, a, len(before), len(after))
+					}
+				} else if a.ResponseType != "ephemeral" || !strings.Contains(a.Text, "Refused: "+c.refused) ||
+					!strings.Contains(a.Text, "Nothing was sent to the release") || len(after) != len(before) {
+					t.Errorf("%s: %+v, decisions %d -> %d", action, a, len(before), len(after))
+				}
+				before = after
+			}
+		})
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"chatops refused"`) {
+		t.Errorf("the refusals are not logged:\n%s", e.logs)
+	}
+}
+
+// TestLongUserIDIsNotOneOfOurs: a user ID is bounded, so Decision.By and the
+// reason of a button's abort are too.
+func TestLongUserIDIsNotOneOfOurs(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Apps = map[string]AppConfig{AnyApp: {Approvers: []string{"U" + strings.Repeat("1", 32)}}}
+	})
+	long := "U" + strings.Repeat("1", 2000)
+	if code, _ := e.send(e.sign("/slack/commands", command(long, "x", "C123", "abort shop r", "t1"))); code != http.StatusBadRequest {
+		t.Errorf("a slash command from a 2001-character user ID: %d", code)
+	}
+	if r := e.press(long, "x", "C123", slackprov.ActionAbort, "1.5.0", "t2"); len(r) != 0 {
+		t.Errorf("a press from a 2001-character user ID: %+v", r)
+	}
+	if _, d := e.rel.calls(); len(d) != 0 {
+		t.Fatalf("decisions = %+v", d)
+	}
+}
+
+// TestCleanName: a user name in By is printable UTF-8 without markup, cut
+// between characters. FuzzSlashCommand found a name of one byte that is not
+// UTF-8 reaching By as U+FFFD.
+func TestCleanName(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                               "alice",
+		"<!here>(bob)&":                       "!herebob",
+		"\xff":                                "",
+		"al\xffice\u0085\x07":                 "alice",
+		strings.Repeat("a", 63) + "é":         strings.Repeat("a", 63),
+		strings.Repeat("a", 62) + "é" + "zzz": strings.Repeat("a", 62) + "é",
+	} {
+		if got := cleanName(in); got != want || !utf8.ValidString(got) || len(got) > 64 {
+			t.Errorf("cleanName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

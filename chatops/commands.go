@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -18,6 +19,29 @@ import (
 // Usage is the slash command's help.
 const Usage = "Usage: `/cutover status APP`, `/cutover approve APP [reason]`, `/cutover abort APP REASON`, " +
 	"`/cutover pause APP [reason]`, `/cutover resume APP [reason]`"
+
+// MaxReasonLength bounds the reason of a decision from Slack, in characters,
+// as the API bounds its own (1000): the release records the reason, and
+// Slack, the logs and the Temporal UI show it.
+const MaxReasonLength = 1000
+
+// checkReason says why a reason a person typed is refused, or "". Newlines
+// and tabs are kept (Slack's message box sends them with shift-enter); other
+// control characters and bytes that are not UTF-8 are refused, as the API
+// refuses them: they could forge lines in the logs or hide text in the
+// release's record.
+func checkReason(reason string) string {
+	if n := utf8.RuneCountInString(reason); n > MaxReasonLength {
+		return fmt.Sprintf("the reason is %d characters long, more than the %d a release keeps", n, MaxReasonLength)
+	}
+	bad := strings.ContainsFunc(reason, func(c rune) bool {
+		return c != '\n' && c != '\t' && unicode.IsControl(c) || c == utf8.RuneError
+	})
+	if bad {
+		return "the reason contains control characters or bytes that are not UTF-8 (newlines and tabs are fine)"
+	}
+	return ""
+}
 
 // command answers the slash command.
 func (h *handler) command(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -100,6 +124,10 @@ func (h *handler) doCommand(ctx context.Context, who actor, action, app, reason,
 			return h.decideError(who, app, action, err)
 		}
 		return ephemeral("%s", FormatStatus(st))
+	}
+	// Before authorize, which may ask Slack for user groups.
+	if why := checkReason(reason); why != "" {
+		return h.refuse(who, app, action, why)
 	}
 	if why := h.authorize(ctx, who, app); why != "" {
 		return h.refuse(who, app, action, why)

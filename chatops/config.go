@@ -109,7 +109,7 @@ const EnvConfig = "CUTOVER_CHATOPS_CONFIG"
 
 var (
 	reApp     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	reUser    = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+	reUser    = regexp.MustCompile(`^[UW][A-Z0-9]{1,32}$`) // bounded: it goes into Decision.By and the reason of a button's abort
 	reGroup   = regexp.MustCompile(`^S[A-Z0-9]+$`)
 	reChannel = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
 	reTeam    = regexp.MustCompile(`^[TE][A-Z0-9]+$`)

@@ -279,12 +279,8 @@ func (l *latencyState) judgeQuantile(ctx judgeContext, q *quantileState, critica
 		return finish(verdict.Inconclusive, "green has no latency data")
 	case l.Blue.Total() == 0 && l.BlueMissing+l.Corrupt+l.Changed == l.Steps:
 		return finish(verdict.Inconclusive, "blue has no latency data to compare with")
-	case float64(l.Corrupt+l.Changed) > corruptShare*float64(l.Steps):
-		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had unusable histograms, so none is trusted (first: %s)",
-			l.Corrupt+l.Changed, l.Steps, l.FirstProblem))
-	case float64(l.GreenMissing+l.BlueMissing) > corruptShare*float64(l.Steps):
-		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had no histogram for a color, so the window cannot be judged",
-			l.GreenMissing+l.BlueMissing, l.Steps))
+	case l.unusable() != "":
+		return finish(verdict.Inconclusive, l.unusable())
 	case l.Green.Total() == 0:
 		return finish(verdict.Inconclusive, "green served no requests")
 	}
@@ -380,6 +376,8 @@ func (l *latencyState) judgeCeiling(ctx judgeContext, critical bool) outcome {
 		o.Reason = fmt.Sprintf("more than 1%% of green's requests took over %s, with %s (green's p99 %s)", limit, confidence(ctx.alphaFail), fmtMs(l.Green.Quantile(0.99)))
 	case l.Green.Total() == 0:
 		o.Result, o.Reason = verdict.Inconclusive, "green has no latency data"
+	case l.unusable() != "":
+		o.Result, o.Reason = verdict.Inconclusive, l.unusable()
 	case boundAtMost(l.Green.Bounds, l.MaxP99, -1) < 0:
 		o.Result, o.Reason = verdict.Inconclusive, fmt.Sprintf("no histogram bucket bound is at or below %s, so the buckets cannot show green under it", limit)
 	case l.Below.rejected(ctx.alpha):
@@ -391,6 +389,24 @@ func (l *latencyState) judgeCeiling(ctx judgeContext, critical bool) outcome {
 	}
 	o.Reason += l.dataNote()
 	return o
+}
+
+// unusable says why the window's histograms cannot be judged, or "": more
+// than corruptShare of its steps had unusable histograms or none for a
+// color, the two kinds counted together (see rateState.unusable).
+func (l *latencyState) unusable() string {
+	broken, missing := l.Corrupt+l.Changed, l.GreenMissing+l.BlueMissing
+	share := corruptShare * float64(l.Steps)
+	switch {
+	case float64(broken) > share:
+		return fmt.Sprintf("%d of %d steps had unusable histograms, so none is trusted (first: %s)", broken, l.Steps, l.FirstProblem)
+	case float64(missing) > share:
+		return fmt.Sprintf("%d of %d steps had no histogram for a color, so the window cannot be judged", missing, l.Steps)
+	case float64(broken+missing) > share:
+		return fmt.Sprintf("%d of %d steps had unusable histograms (first: %s) and %d none for a color, so the window cannot be judged",
+			broken, l.Steps, l.FirstProblem, missing)
+	}
+	return ""
 }
 
 // dataNote names the steps left out, or "".

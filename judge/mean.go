@@ -187,6 +187,10 @@ func (s *meanState) judge(ctx judgeContext, mc MetricConfig) outcome {
 		return finish(verdict.Inconclusive, "blue has no data to compare with")
 	case float64(s.Corrupt) > corruptShare*float64(s.Steps):
 		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had impossible values, so none is trusted", s.Corrupt, s.Steps))
+	case float64(s.Corrupt+s.GreenMissing+s.BlueMissing) > corruptShare*float64(s.Steps):
+		// As for the rates: bad steps of both kinds count together.
+		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had impossible values and %d no value for a color, so the window cannot be judged",
+			s.Corrupt, s.Steps, s.GreenMissing+s.BlueMissing))
 	}
 	z, info, m := s.stat(mc)
 	if math.IsNaN(z) {

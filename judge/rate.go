@@ -240,12 +240,8 @@ func (r *rateState) judgeRelative(ctx judgeContext, margin float64, relative, cr
 		return finish(verdict.Inconclusive, "green has no data")
 	case r.B.N == 0 && r.BlueMissing+r.Corrupt == r.Steps:
 		return finish(verdict.Inconclusive, "blue has no data to compare with")
-	case r.Corrupt > 0 && float64(r.Corrupt) > corruptShare*float64(r.Steps):
-		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had impossible numbers, so none of them is trusted (first: %s)",
-			r.Corrupt, r.Steps, r.FirstCorrupt))
-	case float64(r.GreenMissing+r.BlueMissing) > corruptShare*float64(r.Steps):
-		return finish(verdict.Inconclusive, fmt.Sprintf("%d of %d steps had no value for a color, so the window cannot be judged",
-			r.GreenMissing+r.BlueMissing, r.Steps))
+	case r.unusable() != "":
+		return finish(verdict.Inconclusive, r.unusable())
 	case r.G.N == 0:
 		return finish(verdict.Inconclusive, "green served no requests")
 	case r.B.N == 0:
@@ -301,6 +297,25 @@ func (r *rateState) judgeRelative(ctx judgeContext, margin float64, relative, cr
 	return finish(verdict.Inconclusive, reason)
 }
 
+// unusable says why the window's data cannot be judged, or "": more than
+// corruptShare of its steps had impossible numbers or no value for a color.
+// The two kinds count together, so that bad steps of each kind, each within
+// the share, cannot add up to a pass.
+func (r *rateState) unusable() string {
+	missing := r.GreenMissing + r.BlueMissing
+	share := corruptShare * float64(r.Steps)
+	switch {
+	case r.Corrupt > 0 && float64(r.Corrupt) > share:
+		return fmt.Sprintf("%d of %d steps had impossible numbers, so none of them is trusted (first: %s)", r.Corrupt, r.Steps, r.FirstCorrupt)
+	case float64(missing) > share:
+		return fmt.Sprintf("%d of %d steps had no value for a color, so the window cannot be judged", missing, r.Steps)
+	case float64(r.Corrupt+missing) > share:
+		return fmt.Sprintf("%d of %d steps had impossible numbers (first: %s) and %d no value for a color, so the window cannot be judged",
+			r.Corrupt, r.Steps, r.FirstCorrupt, missing)
+	}
+	return ""
+}
+
 // upperBound is the smallest change for the worse that the pass test can
 // already rule out at 1-alpha (a point of the confidence sequence).
 func (r *rateState) upperBound(change float64, passes func(f, delta float64) bool) float64 {
@@ -329,6 +344,8 @@ func (r *rateState) judgeCeiling(ctx judgeContext, critical bool) outcome {
 	case r.G.N == 0:
 		o.Result = verdict.Inconclusive
 		o.Reason = "green served no requests"
+	case r.unusable() != "":
+		o.Result, o.Reason = verdict.Inconclusive, r.unusable()
 	case r.Below.rejected(ctx.alpha):
 		o.Result = verdict.Pass
 		o.Reason = fmt.Sprintf("green's error rate is below the ceiling %s with %s (%s)", fmtPct(r.Ceiling), confidence(ctx.alpha), rate)

@@ -21,6 +21,8 @@ import (
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.uber.org/fx"
+
+	"github.com/cutoverhq/cutover/deadlines"
 )
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
@@ -68,20 +70,38 @@ func NewHandler(reg *prometheus.Registry, health HealthFunc) http.Handler {
 	return mux
 }
 
+// DefaultTimeouts are the server's deadlines. Its clients are Prometheus
+// (a 10s scrape timeout by default, one connection kept between scrapes 15s
+// to 1m apart) and health probes: a request gets 5s for its headers and 10s
+// whole (none has a body), an answer 30s (a large registry to a slow
+// scraper; /healthz gives up on Temporal after 3s), and an idle connection
+// 2m, longer than the usual scrape interval so that it is reused.
+func DefaultTimeouts() deadlines.Timeouts {
+	return deadlines.Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+}
+
 // ServerParams are what the HTTP server needs.
 type ServerParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Addr      string `name:"httpAddr"`
-	Registry  *prometheus.Registry
-	Health    HealthFunc
-	Log       *slog.Logger
+	// Timeouts are the server's deadlines; zero ones take DefaultTimeouts.
+	Timeouts deadlines.Timeouts `name:"httpTimeouts" optional:"true"`
+	Registry *prometheus.Registry
+	Health   HealthFunc
+	Log      *slog.Logger
+}
+
+// NewServer is the HTTP server of /metrics, /healthz and /livez, with its
+// deadlines (zero ones take DefaultTimeouts).
+func NewServer(h http.Handler, t deadlines.Timeouts) *http.Server {
+	return t.Or(DefaultTimeouts()).Apply(&http.Server{Handler: h})
 }
 
 // Serve listens on p.Addr when the app starts and shuts down gracefully when it
 // stops.
 func Serve(p ServerParams) {
-	srv := &http.Server{Handler: NewHandler(p.Registry, p.Health), ReadHeaderTimeout: 5 * time.Second}
+	srv := NewServer(NewHandler(p.Registry, p.Health), p.Timeouts)
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			ln, err := net.Listen("tcp", p.Addr)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -8,9 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -63,11 +68,23 @@ func (r *Router) authorized(req *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], r.tokenHash[:]) == 1
 }
 
-func (r *Router) putWeights(w http.ResponseWriter, req *http.Request) {
-	var body struct {
+// The admin API's request bodies as the server reads them: a field left out
+// is nil, which a zero value could not tell.
+type (
+	weightsBody struct {
 		Blue  *int `json:"blue"`
 		Green *int `json:"green"`
 	}
+	poolBody struct {
+		Instances *[]string `json:"instances"`
+	}
+	maintenanceBody struct {
+		Enabled *bool `json:"enabled"`
+	}
+)
+
+func (r *Router) putWeights(w http.ResponseWriter, req *http.Request) {
+	var body weightsBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
@@ -115,9 +132,7 @@ func (r *Router) putPool(w http.ResponseWriter, req *http.Request) {
 		writeError(w, badRequest("unknown color %q: want blue or green", name))
 		return
 	}
-	var body struct {
-		Instances *[]string `json:"instances"`
-	}
+	var body poolBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
@@ -195,9 +210,7 @@ func (r *Router) postSwap(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Router) putMaintenance(w http.ResponseWriter, req *http.Request) {
-	var body struct {
-		Enabled *bool `json:"enabled"`
-	}
+	var body maintenanceBody
 	if err := decode(w, req, &body); err != nil {
 		writeError(w, err)
 		return
@@ -246,25 +259,124 @@ func (r *Router) publish(t *table) {
 	r.metrics.setWeights(t)
 }
 
-// decode reads a JSON body of at most maxBody bytes into v, refusing unknown
-// fields so that a typo cannot pass for an empty value.
+// decode reads a JSON body of at most maxBody bytes into v with decodeJSON.
 func decode(w http.ResponseWriter, req *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	switch {
-	case err == nil && dec.Decode(&struct{}{}) != io.EOF:
-		err = errors.New("unexpected data after the JSON value")
-	case errors.Is(err, io.EOF):
-		err = errors.New("empty body")
-	}
-	if err == nil {
-		return nil
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxBody))
 	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBody)}
 	}
-	return badRequest("bad JSON body: %v", err)
+	if err != nil {
+		return badRequest("cannot read the body: %v", err)
+	}
+	return decodeJSON(body, v)
+}
+
+// decodeJSON decodes a request body into v strictly: a name matches its
+// field's exactly (case and all), and a name given twice, a name v lacks, or
+// anything after the value is refused, in one line naming the field.
+// encoding/json would take {"Green": 10} for "green" and the last of two
+// "green"s, so a typo or a smuggled duplicate could pass for another value.
+// github.com/go-json-experiment/json, the Go team's json/v2 as a public
+// module (the standard library's encoding/json/v2 needs GOEXPERIMENT=jsonv2,
+// which our build does not set), does all of this by default but the
+// unknown names, which RejectUnknownMembers adds; it also refuses strings
+// that are not UTF-8.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("empty body: want a JSON object")
+	}
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return badRequest("bad JSON body: %s", jsonProblem(err))
+	}
+	return nil
+}
+
+// jsonProblem words a json/v2 error in one line, naming the field at fault.
+func jsonProblem(err error) string {
+	var sem *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &sem):
+		field := fieldName(sem.JSONPointer)
+		got := kindName(sem.JSONKind)
+		if len(sem.JSONValue) > 0 && sem.JSONKind == '0' {
+			got = string(sem.JSONValue)
+		}
+		switch {
+		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
+			return fmt.Sprintf("unknown field %q (names are case-sensitive)", field)
+		case field == "":
+			return "want a JSON object, got " + got
+		}
+		return fmt.Sprintf("field %q: want %s, got %s", field, typeName(sem.GoType), got)
+	case errors.As(err, &syn):
+		field := fieldName(syn.JSONPointer)
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return fmt.Sprintf("duplicate field %q", field)
+		case strings.Contains(syn.Err.Error(), "after top-level value"):
+			return fmt.Sprintf("unexpected data after the JSON value at byte %d", syn.ByteOffset)
+		case field != "":
+			return fmt.Sprintf("field %q at byte %d: %v", field, syn.ByteOffset, syn.Err)
+		}
+		return fmt.Sprintf("at byte %d: %v", syn.ByteOffset, syn.Err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON value ends early"
+	}
+	return err.Error()
+}
+
+// fieldName is a JSON pointer as a field path: /instances/1 is instances[1].
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	}
+	return "something else"
+}
+
+func typeName(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nil:
+		return "something else"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	}
+	return "an object"
 }
 
 func writeError(w http.ResponseWriter, err error) {

@@ -64,6 +64,11 @@ func (r *Router) newProxy() *httputil.ReverseProxy {
 // serveUser serves user traffic.
 func (r *Router) serveUser(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
+	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: r.cfg.UserTimeouts.Write}
+	// What net/http writes after the handler (the end of a chunked body) gets
+	// a deadline of its own too.
+	defer sw.extend()
+	w = sw
 	t := r.table.Load()
 	if t.maintenance {
 		h := w.Header()
@@ -202,3 +207,36 @@ func (r *Router) eject(rt *route, err error) {
 	r.metrics.ejections.WithLabelValues(rt.color.String(), rt.inst.key).Inc()
 	r.log.Warn("instance ejected", "color", rt.color.String(), "instance", rt.inst.key, "for", r.cfg.EjectFor.String(), "err", err)
 }
+
+// stallWriter moves the write deadline forward before each write, so that an
+// answer may take as long as the app streams it while a user that stops
+// reading is cut after stall. http.Server's WriteTimeout alone would bound
+// the whole answer: a download or an event stream would end midway.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *stallWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.stall)) }
+
+func (w *stallWriter) Write(b []byte) (int, error) {
+	w.extend()
+	return w.ResponseWriter.Write(b)
+}
+
+// WriteHeader extends too: an informational (1xx) answer is written at once.
+func (w *stallWriter) WriteHeader(code int) {
+	w.extend()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// FlushError is what http.ResponseController (and so ReverseProxy) calls.
+func (w *stallWriter) FlushError() error {
+	w.extend()
+	return w.rc.Flush()
+}
+
+// Unwrap gives ReverseProxy the connection for an upgrade (WebSocket):
+// net/http lifts every deadline of a hijacked connection.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

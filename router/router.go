@@ -24,6 +24,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cutoverhq/cutover/deadlines"
 )
 
 // Config is the router's configuration.
@@ -47,6 +49,40 @@ type Config struct {
 	// MetricsOpen serves /metrics without the token, for a scraper that cannot
 	// send one.
 	MetricsOpen bool
+	// UserTimeouts are the user listener's deadlines; zero fields take
+	// DefaultUserTimeouts. Its Write bounds how long one write to a user may
+	// stall, not the whole answer.
+	UserTimeouts deadlines.Timeouts
+	// AdminTimeouts are the admin listener's deadlines; zero fields take
+	// DefaultAdminTimeouts. Write must be longer than HealthInterval.
+	AdminTimeouts deadlines.Timeouts
+}
+
+// DefaultUserTimeouts are the user listener's deadlines. The router stands
+// in front of apps it knows nothing about, so only what no app needs is cut:
+//
+//   - headers: 10s. Browsers and clients send them at once; slower is a
+//     slowloris client.
+//   - the whole request: 5m, for uploads the apps take (tens of MB over a
+//     slow mobile link) while a body trickled a byte at a time still ends.
+//     Once the body is in, the deadline lifts: an app may think as long as
+//     it likes.
+//   - writing: 1m per write, not per answer. Downloads, long polls and
+//     server-sent events run as long as the app streams them, so the router
+//     moves the write deadline forward before each write to the user and
+//     cuts only a user that has taken none of a write's bytes for 1m.
+//   - idle: 2m between requests on a kept-alive connection.
+func DefaultUserTimeouts() deadlines.Timeouts {
+	return deadlines.Timeouts{ReadHeader: 10 * time.Second, Read: 5 * time.Minute, Write: time.Minute, Idle: 2 * time.Minute}
+}
+
+// DefaultAdminTimeouts are the admin listener's deadlines. Its requests are
+// small JSON from the release's worker (Client), so a request gets 10s for
+// its headers and 30s whole; an answer 30s more than the health interval,
+// since PUT /v1/pools waits for the new instances' first health check; an
+// idle connection 2m.
+func DefaultAdminTimeouts(healthInterval time.Duration) deadlines.Timeouts {
+	return deadlines.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30*time.Second + healthInterval, Idle: 2 * time.Minute}
 }
 
 // Router is the local traffic router. Create it with New, then Start it.
@@ -104,6 +140,18 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.EjectFor == 0 {
 		cfg.EjectFor = 5 * time.Second
+	}
+	cfg.UserTimeouts = cfg.UserTimeouts.Or(DefaultUserTimeouts())
+	cfg.AdminTimeouts = cfg.AdminTimeouts.Or(DefaultAdminTimeouts(cfg.HealthInterval))
+	if err := cfg.UserTimeouts.Check("user "); err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	if err := cfg.AdminTimeouts.Check("admin "); err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	if cfg.AdminTimeouts.Write <= cfg.HealthInterval {
+		return nil, fmt.Errorf("router: admin write-timeout %s must be longer than the health interval %s: PUT /v1/pools waits for a health check",
+			cfg.AdminTimeouts.Write, cfg.HealthInterval)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -175,19 +223,8 @@ func (r *Router) Start() error {
 	go r.healthLoop(ctx)
 
 	errLog := slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)
-	r.userSrv = &http.Server{
-		Handler:           http.HandlerFunc(r.serveUser),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
-	}
-	r.adminSrv = &http.Server{
-		Handler:           r.adminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
-	}
+	r.userSrv = r.cfg.UserTimeouts.Apply(&http.Server{Handler: http.HandlerFunc(r.serveUser), ErrorLog: errLog})
+	r.adminSrv = r.cfg.AdminTimeouts.Apply(&http.Server{Handler: r.adminHandler(), ErrorLog: errLog})
 	go r.serve(r.userSrv, userLn, "user")
 	go r.serve(r.adminSrv, adminLn, "admin")
 	r.log.Info("router started", "listen", r.addr, "admin", r.adminAddr, "sticky", r.cfg.Sticky)

@@ -20,16 +20,26 @@ import (
 // routerCmd runs the local router: a long-running process of its own, so that
 // traffic keeps flowing while workers restart.
 func routerCmd() *cobra.Command {
-	cfg := router.Config{}
+	cfg := router.Config{UserTimeouts: router.DefaultUserTimeouts()}
 	var tokenFile string
+	var timeoutsErr error // a CUTOVER_ROUTER_*_TIMEOUT that is not a duration
 	cmd := &cobra.Command{
 		Use:   "router --app APP",
 		Short: "Run the local traffic router between an app's blue and green pools",
 		Long: `Run the local traffic router. Users reach the app on --listen; the release
 workflow (the local traffic provider) drives it through the admin API on --admin,
-which needs the token from CUTOVER_ROUTER_TOKEN or --token-file.`,
+which needs the token from CUTOVER_ROUTER_TOKEN or --token-file.
+
+The user listener's deadlines stop clients that send or read slowly without
+cutting what apps serve: headers 10s, a whole request 5m (uploads), one write
+to a user 1m (an answer streams as long as the app sends it), an idle
+connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
+--idle-timeout).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeoutsErr != nil {
+				return timeoutsErr
+			}
 			token := os.Getenv("CUTOVER_ROUTER_TOKEN")
 			if tokenFile != "" {
 				b, err := os.ReadFile(tokenFile)
@@ -70,6 +80,8 @@ which needs the token from CUTOVER_ROUTER_TOKEN or --token-file.`,
 	f.DurationVar(&cfg.HealthInterval, "health-interval", time.Second, "how often instances are checked")
 	f.StringVar(&cfg.StateFile, "state-file", "", "keep weights and pools here across restarts")
 	f.BoolVar(&cfg.MetricsOpen, "metrics-open", false, "serve /metrics on the admin address without the token")
+	timeoutsErr = cfg.UserTimeouts.Flags(f, "", "CUTOVER_ROUTER")
+	f.Lookup("write-timeout").Usage = "how long one write to a user may stall; a whole answer may take longer (CUTOVER_ROUTER_WRITE_TIMEOUT)"
 	_ = cmd.MarkFlagRequired("app")
 	return cmd
 }

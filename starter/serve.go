@@ -20,6 +20,7 @@ import (
 	"github.com/cutoverhq/cutover/api"
 	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/chatops"
+	"github.com/cutoverhq/cutover/deadlines"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/temporalconn"
@@ -33,10 +34,27 @@ type serveFlags struct {
 	chatopsConfig             string
 	appsDir                   string
 	printTokenHash            bool
+	timeouts                  deadlines.Timeouts
+	timeoutsErr               error // a CUTOVER_API_*_TIMEOUT that is not a duration
+}
+
+// decideTimeout bounds how long a decision waits for the release's answer
+// (abort and rollback answer once traffic is back on blue): the longest an API
+// handler works before it writes.
+const decideTimeout = 2 * time.Minute
+
+// apiTimeouts are cutover serve's default deadlines. Headers get 10s; a whole
+// request 30s, which sends a release spec or a Slack payload (at most 1 MiB)
+// over any link that works at all; a response 2m30s, since a decision may
+// wait decideTimeout for the release before it answers (server-sent event
+// streams move their own deadline forward with each event, so they are not
+// cut); a kept-alive connection idles 2m between requests.
+func apiTimeouts() deadlines.Timeouts {
+	return deadlines.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: decideTimeout + 30*time.Second, Idle: 2 * time.Minute}
 }
 
 func serveCmd(g *globals) *cobra.Command {
-	var f serveFlags
+	f := serveFlags{timeouts: apiTimeouts()}
 	cmd := &cobra.Command{
 		Use:   "serve --tokens-file tokens.yaml",
 		Short: "Serve the HTTP API for CI: start, follow and steer releases",
@@ -56,6 +74,11 @@ Make a token and its hash:
 
   head -c 32 /dev/urandom | base64 | tr -d '/+=' > token
   cutover serve --print-token-hash < token
+
+Deadlines bound what a slow or silent client can hold: its headers 10s, its
+whole request 30s, the answer 2m30s (an event stream moves its own deadline
+forward with each event), an idle connection 2m (--read-header-timeout,
+--read-timeout, --write-timeout, --idle-timeout).
 
 SIGTERM stops accepting, ends event streams and lets calls in flight finish.
 
@@ -84,6 +107,7 @@ SIGTERM stops accepting, ends event streams and lets calls in flight finish.
 	fl.StringVar(&f.chatopsConfig, "chatops-config", os.Getenv(chatops.EnvConfig), "Slack chatops: YAML of the signing secret's and bot token's env vars and each app's channel and approvers; serves /slack/ (CUTOVER_CHATOPS_CONFIG)")
 	fl.StringVar(&f.appsDir, "apps", os.Getenv("CUTOVER_APPS"), "the workers' app definitions directory: requests they would refuse are refused here, before anything starts (CUTOVER_APPS)")
 	fl.BoolVar(&f.printTokenHash, "print-token-hash", false, "read a token on standard input, print its SHA-256 for the tokens file, and exit")
+	f.timeoutsErr = f.timeouts.Flags(fl, "", "CUTOVER_API")
 	return cmd
 }
 
@@ -112,6 +136,9 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return &exitCode{exitUsage, "--tls-cert and --tls-key go together"}
+	}
+	if err := checkServeTimeouts(f); err != nil {
+		return &exitCode{exitUsage, err.Error()}
 	}
 	tokens, err := api.LoadTokens(f.tokensFile)
 	if err != nil {
@@ -151,23 +178,16 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 		}
 		defs = store
 	}
-	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace}, api.NewTemporal(rc, tc), defs, log)
+	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout},
+		api.NewTemporal(rc, tc), defs, log)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.Handler())
-	if err := extraRoutes(mux, log, f, rc); err != nil {
+	slack, err := chatopsHandler(log, f, rc)
+	if err != nil {
 		return err
 	}
-
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := apiServer(routes(srv.Handler(), slack), f.timeouts, log)
 	hs.RegisterOnShutdown(srv.Close)
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -214,24 +234,57 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 	return nil
 }
 
-// extraRoutes mounts handlers beside the API on the same listener: Slack's
-// slash command and buttons at /slack/ when a chatops config is given. The API
-// owns every other path ("/"); the more specific pattern wins over it.
-func extraRoutes(mux *http.ServeMux, log *slog.Logger, f serveFlags, rc *releases.Client) error {
+// checkServeTimeouts refuses deadlines that would cut what the API does.
+func checkServeTimeouts(f serveFlags) error {
+	if f.timeoutsErr != nil {
+		return f.timeoutsErr
+	}
+	if err := f.timeouts.Check("--"); err != nil {
+		return err
+	}
+	if f.timeouts.Write <= decideTimeout {
+		return fmt.Errorf("--write-timeout %s must be longer than %s, the longest a decision waits for the release's answer", f.timeouts.Write, decideTimeout)
+	}
+	return nil
+}
+
+// apiServer is cutover serve's HTTP server with its deadlines (apiTimeouts
+// says why each default is what it is).
+func apiServer(h http.Handler, t deadlines.Timeouts, log *slog.Logger) *http.Server {
+	return t.Apply(&http.Server{
+		Handler:        h,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	})
+}
+
+// routes mounts Slack's slash command and buttons at /slack/ beside the API,
+// on the same listener, when slack is not nil. The API owns every other path
+// ("/"); the more specific pattern wins over it.
+func routes(api, slack http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	if slack != nil {
+		mux.Handle("/slack/", slack)
+	}
+	return mux
+}
+
+// chatopsHandler is the Slack handler when a chatops config is given, or nil.
+func chatopsHandler(log *slog.Logger, f serveFlags, rc *releases.Client) (http.Handler, error) {
 	if f.chatopsConfig == "" {
-		return nil
+		return nil, nil
 	}
 	cfg, err := chatops.LoadConfig(f.chatopsConfig)
 	if err != nil {
-		return fmt.Errorf("--chatops-config: %w", err)
+		return nil, fmt.Errorf("--chatops-config: %w", err)
 	}
 	h, err := chatops.New(cfg, rc, nil, log.With("component", "chatops"))
 	if err != nil {
-		return fmt.Errorf("--chatops-config: %w", err)
+		return nil, fmt.Errorf("--chatops-config: %w", err)
 	}
-	mux.Handle("/slack/", h)
 	log.Info("Slack chatops at /slack/commands and /slack/actions", "apps", len(cfg.Apps))
-	return nil
+	return h, nil
 }
 
 func isLoopback(a net.Addr) bool {

@@ -43,6 +43,14 @@
 // --address and --namespace override TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE,
 // which override the profile's. `cutover-worker -h` lists them all.
 //
+// and the deadlines of the /metrics server (metrics.DefaultTimeouts says why
+// they are what they are):
+//
+//	--http-read-header-timeout  CUTOVER_HTTP_READ_HEADER_TIMEOUT  (5s)
+//	--http-read-timeout         CUTOVER_HTTP_READ_TIMEOUT         (10s)
+//	--http-write-timeout        CUTOVER_HTTP_WRITE_TIMEOUT        (30s)
+//	--http-idle-timeout         CUTOVER_HTTP_IDLE_TIMEOUT         (2m)
+//
 // `cutover-worker healthcheck` asks a running worker's /healthz and exits 0 when
 // it is healthy (for container health checks).
 package main
@@ -68,6 +76,7 @@ import (
 
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/apps"
+	"github.com/cutoverhq/cutover/deadlines"
 	"github.com/cutoverhq/cutover/metrics"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/builtin"
@@ -76,16 +85,17 @@ import (
 )
 
 type config struct {
-	temporal  temporalconn.Config
-	httpAddr  string
-	logFormat string
-	logLevel  string
-	apps      string
-	dev       bool
+	temporal     temporalconn.Config
+	httpAddr     string
+	httpTimeouts deadlines.Timeouts
+	logFormat    string
+	logLevel     string
+	apps         string
+	dev          bool
 }
 
 func parseFlags(args []string) (config, []string, error) {
-	cfg := config{temporal: temporalconn.FromEnv()}
+	cfg := config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
 	fs := flag.NewFlagSet("cutover-worker", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cutover-worker [flags] [healthcheck]\n\nFlags:\n")
@@ -105,7 +115,17 @@ func parseFlags(args []string) (config, []string, error) {
 		return cfg, nil, err
 	}
 	fs.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
+	envErr := cfg.httpTimeouts.Flags(fs, "http-", "CUTOVER_HTTP")
 	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	// Like the flag package's own errors, printed here.
+	err = envErr
+	if err == nil {
+		err = cfg.httpTimeouts.Check("--http-")
+	}
+	if err != nil {
+		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
 		return cfg, nil, err
 	}
 	return cfg, fs.Args(), nil
@@ -145,7 +165,8 @@ func main() {
 	}
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`))),
+		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
+			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
 		metrics.Module,
 		temporalconn.Module,
 		builtin.Module,

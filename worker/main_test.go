@@ -1,8 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/cutoverhq/cutover/metrics"
 	"github.com/cutoverhq/cutover/temporalconn"
 	"github.com/cutoverhq/cutover/temporalconn/tlstest"
 )
@@ -39,5 +42,25 @@ func TestWorkerFlagsOverrideEnvironmentAndKeepTLS(t *testing.T) {
 		if conf := opts.ConnectionOptions.TLS; conf == nil || len(conf.Certificates) != 1 || !conf.RootCAs.Equal(pki.CAPool) {
 			t.Errorf("%v: TLS %+v; want the environment's client certificate and CA", tc.args, conf)
 		}
+	}
+}
+
+func TestHTTPTimeoutFlags(t *testing.T) {
+	t.Setenv("CUTOVER_HTTP_IDLE_TIMEOUT", "5m")
+	cfg, _, err := parseFlags([]string{"--http-write-timeout", "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := metrics.DefaultTimeouts()
+	want.Write, want.Idle = time.Minute, 5*time.Minute
+	if cfg.httpTimeouts != want {
+		t.Errorf("timeouts = %+v, want %+v", cfg.httpTimeouts, want)
+	}
+	if _, _, err := parseFlags([]string{"--http-read-timeout", "0s"}); err == nil || err.Error() != "--http-read-timeout must be above 0, got 0s" {
+		t.Errorf("no read timeout: %v", err)
+	}
+	t.Setenv("CUTOVER_HTTP_READ_TIMEOUT", "10")
+	if _, _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), "CUTOVER_HTTP_READ_TIMEOUT") {
+		t.Errorf("a bad variable: %v", err)
 	}
 }

@@ -61,6 +61,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cutoverhq/cutover/deadlines"
 )
 
 // shutdownTimeout bounds how long a graceful shutdown waits for in-flight requests.
@@ -293,14 +295,20 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
+// timeouts are the server's deadlines: headers 10s and a whole request 30s
+// (its clients send no body: load generators and the router), an answer 30s
+// more than the slowest a request to / is set to wait (LATENCY or
+// SLOW_LATENCY, plus LATENCY_JITTER), so that a configured delay is never cut,
+// and an idle connection 2m (the router keeps its connections 90s).
+func timeouts(cfg config) deadlines.Timeouts {
+	wait := max(cfg.Latency, cfg.SlowLatency) + cfg.LatencyJitter
+	return deadlines.Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 30*time.Second + wait, Idle: 2 * time.Minute}
+}
+
 // serve answers on ln until ctx is done, then shuts down gracefully: no new
 // connections, in-flight requests get up to shutdownTimeout to finish.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+func serve(ctx context.Context, ln net.Listener, h http.Handler, to deadlines.Timeouts, logger *slog.Logger) error {
+	srv := to.Apply(&http.Server{Handler: h, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -352,7 +360,7 @@ func realMain(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	logger.Info("demo-app listening", "version", cfg.Version, "port", cfg.Port, "addr", ln.Addr().String(),
 		"error_rate", cfg.ErrorRate, "latency", cfg.Latency, "latency_jitter", cfg.LatencyJitter,
 		"slow_rate", cfg.SlowRate, "slow_latency", cfg.SlowLatency, "fail_after", cfg.FailAfter)
-	if err := serve(ctx, ln, newServer(cfg), logger); err != nil {
+	if err := serve(ctx, ln, newServer(cfg), timeouts(cfg), logger); err != nil {
 		logger.Error("server stopped", "err", err)
 		return 1
 	}

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/deadlines/deadlinestest"
 )
 
 // TestMain lets a test run the real main() in a child process (the test binary
@@ -464,7 +466,8 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, newServer(mustConfig(t, "LATENCY", "300ms")), logger) }()
+	cfg := mustConfig(t, "LATENCY", "300ms")
+	go func() { done <- serve(ctx, ln, newServer(cfg), timeouts(cfg), logger) }()
 
 	url := "http://" + ln.Addr().String() + "/"
 	resc := make(chan int, 1)
@@ -487,6 +490,39 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(url); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestServeDeadlines exercises each deadline of the server through a real
+// connection, with short deadlines.
+func TestServeDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	to := deadlinestest.Short()
+	// LATENCY past the write deadline: the answer to / is never written.
+	h := newServer(mustConfig(t, "LATENCY", "600ms"))
+	go func() { _ = serve(ctx, ln, h, to, slog.New(slog.DiscardHandler)) }()
+	addr := ln.Addr().String()
+	request := func(path string) *http.Request { return deadlinestest.Request(t, "GET", "http://"+addr+path) }
+	deadlinestest.CheckReads(t, addr, to, request("/healthz"), request("/healthz"))
+	r := deadlinestest.Unanswered(t, addr, request("/"), 5*time.Second)
+	if r.Got != "" {
+		t.Errorf("the late answer went out: %q", r.Got)
+	}
+	r.Between(t, "an answer past the write deadline", to.Write, 600*time.Millisecond+deadlinestest.Slack)
+}
+
+func TestTimeoutsCoverTheConfiguredLatency(t *testing.T) {
+	to := timeouts(mustConfig(t, "LATENCY", "1m", "SLOW_RATE", "0.1", "SLOW_LATENCY", "2m", "LATENCY_JITTER", "10s"))
+	if want := 2*time.Minute + 40*time.Second; to.Write != want {
+		t.Errorf("write timeout %s, want %s", to.Write, want)
+	}
+	if err := to.Check(""); err != nil {
+		t.Error(err)
 	}
 }
 
