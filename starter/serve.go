@@ -177,6 +177,19 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 			return err
 		}
 		defs = store
+		// SIGHUP reloads them, as it does the workers'.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := store.Reload(); err != nil {
+					log.Error("app definitions not reloaded; the ones in force stay", "err", err)
+					continue
+				}
+				log.Info("app definitions reloaded", "apps", store.Apps())
+			}
+		}()
 	}
 	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout},
 		api.NewTemporal(rc, tc), defs, log)
