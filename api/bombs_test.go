@@ -72,3 +72,15 @@ func TestParserBombsAreRefusedOverHTTP(t *testing.T) {
 		t.Errorf("a bomb started %d releases", n)
 	}
 }
+
+// A request is at most spec.MaxSpecBytes (256 KiB), however much of the 1 MiB
+// body limit is left: a larger one is refused before it is parsed.
+func TestOversizedRequestIsRefused(t *testing.T) {
+	e := newEnv(t)
+	body := "app: shop\nversion: 1.4.0\n#" + strings.Repeat("x", 300<<10) + "\n"
+	r := e.do("POST", "/v1/releases", tokStarter, strings.NewReader(body), "Content-Type", "application/yaml")
+	want(t, r, http.StatusBadRequest)
+	if !strings.Contains(string(r.body), "at most 256 KiB") {
+		t.Errorf("answer %s, want the size limit named", r.body)
+	}
+}
