@@ -31,12 +31,13 @@ func TestTemporalMutualTLS(t *testing.T) {
 	pki := tlstest.New(t)
 	proxy := tlstest.Proxy(t, pki.ServerConfig(), srv.Address)
 
-	base := []string{"TEMPORAL_ADDRESS=" + proxy, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=tls-e2e",
+	// Development mode: the release brings its whole spec.
+	base := []string{"TEMPORAL_ADDRESS=" + proxy, "TEMPORAL_NAMESPACE=default", "CUTOVER_TASK_QUEUE=tls-e2e", "CUTOVER_DEV=true",
 		"TEMPORAL_TLS_SERVER_CA_CERT_PATH=" + pki.CAFile}
 	withCert := slices.Concat(base, []string{
 		"TEMPORAL_TLS_CLIENT_CERT_PATH=" + pki.ClientCertFile, "TEMPORAL_TLS_CLIENT_KEY_PATH=" + pki.ClientKeyFile})
 	// Plaintext to the proxy: what a setup without any TLS settings does.
-	plain := []string{"TEMPORAL_ADDRESS=" + proxy, "CUTOVER_TASK_QUEUE=tls-e2e"}
+	plain := []string{"TEMPORAL_ADDRESS=" + proxy, "CUTOVER_TASK_QUEUE=tls-e2e", "CUTOVER_DEV=true"}
 
 	// The cluster's helpers, with the certificate in every process's environment.
 	c := &cluster{t: t, server: srv, cli: cli, env: withCert, workerBin: worker}
@@ -56,7 +57,7 @@ func TestTemporalMutualTLS(t *testing.T) {
 		app := "tlsapp"
 		rel := harness.Start(t, "cutover release --wait", c.env, c.cli, "release", "-f", c.spec(app, "1.0.0"), "--wait")
 		c.waitStatus(app, 2*time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })
-		if out, errOut, code := c.cutover("approve", app, "--as", "alice"); code != 0 {
+		if out, errOut, code := c.cutover("approve", app, "--operator", "alice", "--as", "alice"); code != 0 {
 			t.Fatalf("cutover approve through mTLS: exit %d\n%s%s", code, out, errOut)
 		}
 		if code := rel.Wait(t, 2*time.Minute); code != 0 {
