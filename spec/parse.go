@@ -22,6 +22,13 @@ type ProviderCheck func(kind string, p Provider) error
 // the spec is wrong, an error of type Problems listing everything wrong with it,
 // in the order it appears in the file.
 func Parse(data []byte, check ProviderCheck) (Release, error) {
+	return parse(data, Release.withDefaults, func(r Release) Problems { return r.Validate(check) })
+}
+
+// parse decodes data into a Release, fills it in with fill (given whether the
+// file wrote a field path) and reports the decoding problems, then those check
+// finds that the decoding did not already say, in file order.
+func parse(data []byte, fill func(r Release, written func(path string) bool) Release, check func(Release) Problems) (Release, error) {
 	var r Release
 	if len(data) > MaxSpecBytes {
 		return r, tooBig(fmt.Sprintf("%d KiB", (len(data)+1023)/1024))
@@ -36,10 +43,10 @@ func Parse(data []byte, check ProviderCheck) (Release, error) {
 		// What was decoded is a fragment; its validation would only add noise.
 		return r, locate(d.problems, d.found, d.at)
 	}
-	r = r.withDefaults(d.written)
+	r = fill(r, d.written)
 
 	all := append(Problems{}, d.problems...)
-	for _, p := range r.Validate(check) {
+	for _, p := range check(r) {
 		if !shadowed(p, d.problems) {
 			all = append(all, p)
 		}

@@ -1,8 +1,6 @@
 package spec
 
 import (
-	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -21,32 +19,13 @@ var requestFields = []string{"app", "version", "previousVersion", "plan", "judge
 // plan is used). Whether the app's definition allows the plan and the judge is
 // for the worker to decide.
 func ParseRequest(data []byte) (Release, error) {
-	var r Release
-	if len(data) > MaxSpecBytes {
-		return r, tooBig(fmt.Sprintf("%d KiB", (len(data)+1023)/1024))
-	}
-	root, ps := parseDocument(data)
-	if len(ps) > 0 {
-		return r, ps
-	}
-	d := newDecoder(root)
-	d.decode(root, reflect.ValueOf(&r).Elem(), "", 0)
-	if d.spent {
-		return r, locate(d.problems, d.found, d.at)
-	}
-	if len(r.Plan) > 0 {
-		r = r.withDefaults(d.written)
-	}
-	all := append(Problems{}, d.problems...)
-	for _, p := range r.CheckRequest() {
-		if !shadowed(p, d.problems) {
-			all = append(all, p)
+	fill := func(r Release, written func(string) bool) Release {
+		if len(r.Plan) == 0 {
+			return r
 		}
+		return r.withDefaults(written)
 	}
-	if len(all) == 0 {
-		return r, nil
-	}
-	return r, locate(all, d.found, d.at)
+	return parse(data, fill, Release.CheckRequest)
 }
 
 // IsRequest reports whether a YAML or JSON document writes only the fields a

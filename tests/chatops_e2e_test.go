@@ -38,17 +38,7 @@ func TestSlackThroughServe(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("signingSecret: {env: E2E_SLACK_SECRET}\napps:\n  chat-shop: {approvers: [U111]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	env := append(append([]string{}, c.env...), "E2E_SLACK_SECRET="+secret)
-	serve := harness.Start(t, "cutover serve", env, c.cli, "serve", "--listen", addr, "--tokens-file", tokens, "--chatops-config", cfg)
-	waitFor(t, 20*time.Second, "cutover serve", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK && !serve.Exited()
-	})
+	addr := c.startServe([]string{"E2E_SLACK_SECRET=" + secret}, "--tokens-file", tokens, "--chatops-config", cfg)
 
 	rel := harness.Start(t, "release", c.env, c.cli, "release", "-f", c.spec("chat-shop", "1.5.0"), "--wait", "--by", "ci")
 	c.waitStatus("chat-shop", time.Minute, func(st workflows.Status) bool { return st.Waiting == "approval" })

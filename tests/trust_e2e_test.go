@@ -77,17 +77,7 @@ func TestTrustBoundaries(t *testing.T) {
 	if err := os.WriteFile(chat, []byte("signingSecret: {env: E2E_SLACK_SECRET}\napps:\n  trust-shop: {approvers: [U0CAROL, U0DAN]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	env := append(append([]string{}, c.env...), "E2E_SLACK_SECRET="+slackSecret, "CUTOVER_APPS="+defs)
-	serve := harness.Start(t, "cutover serve", env, c.cli, "serve", "--listen", addr, "--tokens-file", tokens, "--chatops-config", chat)
-	waitFor(t, 20*time.Second, "cutover serve", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK && !serve.Exited()
-	})
+	addr := c.startServe([]string{"E2E_SLACK_SECRET=" + slackSecret, "CUTOVER_APPS=" + defs}, "--tokens-file", tokens, "--chatops-config", chat)
 	start := func(body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/releases", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tokCarol)
