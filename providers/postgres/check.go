@@ -5,7 +5,8 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"github.com/pganalyze/pg_query_go/v6/parser"
+	pgquery "github.com/wasilibs/go-pgquery"
+	"github.com/wasilibs/go-pgquery/parser"
 
 	"github.com/cutoverhq/cutover/providers"
 )
@@ -62,7 +63,10 @@ type parsed struct {
 func parseAll(ms []*migration) ([]parsed, error) {
 	out := make([]parsed, 0, len(ms))
 	for _, m := range ms {
-		res, err := pg_query.Parse(m.up)
+		// PostgreSQL's own parser (libpg_query) compiled to WebAssembly and
+		// run by wazero: the same parse trees as pg_query_go, without cgo, so
+		// that every binary builds with CGO_ENABLED=0.
+		res, err := pgquery.Parse(m.up)
 		if err != nil {
 			line := 0
 			if pe, ok := err.(*parser.Error); ok && pe.Cursorpos > 0 {
