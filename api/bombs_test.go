@@ -1,12 +1,13 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/spec/spectest"
 )
 
 // The review's parser bombs, sent as a start token holder would: a merge
@@ -16,36 +17,9 @@ import (
 // is refused, naming the budget, in under 100 ms and 50 MB.
 func TestParserBombsAreRefusedOverHTTP(t *testing.T) {
 	e := newEnv(t)
-	merge := func(levels, fan int) string {
-		node := "&a0 {type: memory}"
-		for i := 1; i <= levels; i++ {
-			node = fmt.Sprintf("&a%d {<<: [%s%s]}", i, node, strings.Repeat(fmt.Sprintf(",*a%d", i-1), fan-1))
-		}
-		return "app: shop\nversion: 1.4.0\nproviders:\n  environment: {<<: [" + node + "]}\n"
-	}
-	// The settings of one provider in the style of the billion laughs, used
-	// again by hundreds of providers and a plan of hundreds of steps sharing
-	// one long smoke list (spec/limits_test.go builds the same).
-	alias := func() string {
-		var b strings.Builder
-		b.WriteString("app: shop\nversion: 1.4.0\nproviders:\n  environment:\n    type: memory\n    settings: &s\n")
-		b.WriteString("      pad: [x" + strings.Repeat(", x", 299) + "]\n")
-		b.WriteString("      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
-		for i := 1; i <= 3; i++ {
-			fmt.Fprintf(&b, "      l%d: &l%d [*l%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *l%d", i-1), 9))
-		}
-		b.WriteString("  traffic: &p {type: memory, settings: *s}\n  analysis: {type: memory, settings: *s}\n")
-		b.WriteString("  notifications: [*p" + strings.Repeat(", *p", 299) + "]\n")
-		b.WriteString("plan:\n  - provision\n  - validate: {smoke: &smoke [/a" + strings.Repeat(", /a", 999) + "]}\n")
-		for range 500 {
-			b.WriteString("  - validate: {smoke: *smoke}\n")
-		}
-		b.WriteString("  - promote\n")
-		return b.String()
-	}
 	for _, bomb := range []struct{ name, body string }{
-		{"merge fan-out", merge(8, 10)},
-		{"alias spec", alias()},
+		{"merge fan-out", spectest.MergeBomb(8, 10)},
+		{"alias spec", spectest.AliasBomb()},
 	} {
 		t.Run(bomb.name, func(t *testing.T) {
 			if bomb.name == "merge fan-out" && len(bomb.body) > 614 {

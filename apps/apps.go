@@ -32,7 +32,7 @@ type Definitions struct {
 func Load(dir string, check spec.ProviderCheck) (*Definitions, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the app definitions directory %s: %w", dir, unwrapPath(err))
+		return nil, fmt.Errorf("cannot read the app definitions directory: %w", err)
 	}
 	d := &Definitions{byApp: map[string]spec.Release{}}
 	var problems []string
@@ -68,38 +68,28 @@ func Load(dir string, check spec.ProviderCheck) (*Definitions, error) {
 }
 
 func loadFile(path string, check spec.ProviderCheck) (spec.Release, error) {
-	info, err := os.Stat(path)
+	data, err := spec.ReadFile(path)
 	if err != nil {
-		return spec.Release{}, fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
-	if info.Size() > spec.MaxSpecBytes {
-		return spec.Release{}, fmt.Errorf("%s: %d bytes; an app definition is at most %d", path, info.Size(), spec.MaxSpecBytes)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return spec.Release{}, fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return spec.Release{}, definitionError(path, err)
 	}
 	rel, err := spec.ParseDefinition(data, check)
 	if err != nil {
-		var ps spec.Problems
-		if errors.As(err, &ps) {
-			lines := make([]string, len(ps))
-			for i, p := range ps {
-				lines[i] = path + ": " + p.String()
-			}
-			return rel, errors.New(strings.Join(lines, "\n"))
-		}
-		return rel, fmt.Errorf("%s: %w", path, err)
+		return rel, definitionError(path, err)
 	}
 	return rel, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// definitionError names the file on each line of a definition's problems.
+func definitionError(path string, err error) error {
+	var ps spec.Problems
+	if !errors.As(err, &ps) {
+		return err
 	}
-	return err
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = path + ": " + p.String()
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // Apps lists the defined apps, sorted.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"os"
 	"sync"
 
 	"github.com/cutoverhq/cutover/spec"
@@ -64,6 +66,18 @@ func (s *Store) Reload() error {
 	s.defs, s.allowed = defs, allowed
 	s.mu.Unlock()
 	return nil
+}
+
+// ReloadOn reloads the definitions each time c delivers (SIGHUP), logging
+// what came of it, until c is closed.
+func (s *Store) ReloadOn(c <-chan os.Signal, log *slog.Logger) {
+	for range c {
+		if err := s.Reload(); err != nil {
+			log.Error("app definitions not reloaded; the ones in force stay", "err", err)
+			continue
+		}
+		log.Info("app definitions reloaded", "apps", s.Apps())
+	}
 }
 
 // Apps lists the defined apps.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/spec/spectest"
 )
 
 // fuzzTimeLimit is how long one Parse may take under the fuzzer. The decoder's
@@ -15,7 +17,7 @@ const fuzzTimeLimit = 2 * time.Second
 
 // seedSpecs are the specs the other tests parse, and the bombs.
 func seedSpecs() []string {
-	seeds := []string{fullSpec, header, fileOrderSpec, anchorsSpec, mergeBomb(8, 10), aliasBomb(), settingsBomb()}
+	seeds := []string{fullSpec, header, fileOrderSpec, anchorsSpec, spectest.MergeBomb(8, 10), spectest.AliasBomb(), spectest.SettingsBomb()}
 	for _, c := range defaultCases() {
 		seeds = append(seeds, c.src)
 	}

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,59 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutoverhq/cutover/spec/spectest"
 )
-
-// mergeBomb is a small spec whose providers.environment merges a mapping that
-// merges fan copies of a mapping that merges ... levels deep: fan^levels
-// mappings to decode if merges are followed without a budget.
-func mergeBomb(levels, fan int) string {
-	node := "&a0 {type: memory}"
-	for i := 1; i <= levels; i++ {
-		node = fmt.Sprintf("&a%d {<<: [%s%s]}", i, node, strings.Repeat(fmt.Sprintf(",*a%d", i-1), fan-1))
-	}
-	return "app: shop-api\nversion: 1.4.0\nproviders:\n  environment: {<<: [" + node + "]}\n" +
-		"  traffic: {type: memory}\n  analysis: {type: memory}\nplan: [provision, validate, promote]\n"
-}
-
-// laughs writes the settings of an environment provider in the style of the
-// billion laughs: lists of ten aliases nested levels deep (11 * 10^levels
-// nodes), next to pad plain nodes, enough that yaml.v3's own check (at most
-// 99% of the nodes it decodes may come from aliases) lets them through. The
-// settings are anchored as &s.
-func laughs(b *strings.Builder, pad, levels int) {
-	b.WriteString("app: shop-api\nversion: 1.4.0\nproviders:\n  environment:\n    type: memory\n    settings: &s\n")
-	b.WriteString("      pad: [x" + strings.Repeat(", x", pad-1) + "]\n")
-	b.WriteString("      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
-	for i := 1; i <= levels; i++ {
-		fmt.Fprintf(b, "      l%d: &l%d [*l%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *l%d", i-1), 9))
-	}
-}
-
-// aliasBomb is a spec of about 21 KB: settings of 11,000 nodes from a few
-// hundred bytes, used again by a few hundred providers (yaml.v3's check starts
-// afresh on each), and a plan whose hundreds of steps share one long smoke
-// list.
-func aliasBomb() string {
-	var b strings.Builder
-	laughs(&b, 300, 3)
-	b.WriteString("  traffic: &p {type: memory, settings: *s}\n  analysis: {type: memory, settings: *s}\n")
-	b.WriteString("  notifications: [*p" + strings.Repeat(", *p", 299) + "]\n")
-	b.WriteString("plan:\n  - provision\n  - validate: {smoke: &smoke [/a" + strings.Repeat(", /a", 999) + "]}\n")
-	for range 500 {
-		b.WriteString("  - validate: {smoke: *smoke}\n")
-	}
-	b.WriteString("  - promote\n")
-	return b.String()
-}
-
-// settingsBomb is a spec whose one settings mapping expands to 110,000 nodes
-// from 12 KB, which yaml.v3's own check lets through.
-func settingsBomb() string {
-	var b strings.Builder
-	laughs(&b, 4000, 4)
-	b.WriteString("  traffic: {type: memory}\n  analysis: {type: memory}\nplan: [provision, validate, promote]\n")
-	return b.String()
-}
 
 // TestBombsAreRefusedQuickly parses specs that expand to millions of nodes
 // through aliases and merges. Before the decoder had a budget the merge bomb
@@ -78,9 +27,9 @@ func TestBombsAreRefusedQuickly(t *testing.T) {
 		name, src string
 		maxBytes  int
 	}{
-		{"merge fan-out", mergeBomb(8, 10), 614},
-		{"aliases in settings and the plan", aliasBomb(), 22 << 10},
-		{"aliases in one settings mapping", settingsBomb(), 13 << 10},
+		{"merge fan-out", spectest.MergeBomb(8, 10), 614},
+		{"aliases in settings and the plan", spectest.AliasBomb(), 22 << 10},
+		{"aliases in one settings mapping", spectest.SettingsBomb(), 13 << 10},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if len(c.src) > c.maxBytes {

@@ -64,29 +64,38 @@ func tooBig(size string) Problems {
 
 // ParseFile reads and parses a release spec file; "-" reads standard input. A
 // file that cannot be read is a plain error naming it; a wrong spec is Problems.
-// It reads at most one byte more than MaxSpecBytes, so that a huge file or an
-// endless pipe is refused without being read.
 func ParseFile(path string, check ProviderCheck) (Release, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return Release{}, err
+	}
+	return Parse(data, check)
+}
+
+// ReadFile reads a spec, request or app definition file; "-" reads standard
+// input. It reads at most one byte more than MaxSpecBytes, so that a huge file
+// or an endless pipe is refused (as Problems) without being read.
+func ReadFile(path string) ([]byte, error) {
 	in, name := os.Stdin, "from standard input"
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return Release{}, fmt.Errorf("cannot read the release spec %s: %w", path, unwrapPathError(err))
+			return nil, fmt.Errorf("cannot read the release spec %s: %w", path, unwrapPathError(err))
 		}
 		defer f.Close()
 		in, name = f, path
 	}
 	data, err := io.ReadAll(io.LimitReader(in, MaxSpecBytes+1))
 	if err != nil {
-		return Release{}, fmt.Errorf("cannot read the release spec %s: %w", name, unwrapPathError(err))
+		return nil, fmt.Errorf("cannot read the release spec %s: %w", name, unwrapPathError(err))
 	}
 	if len(data) > MaxSpecBytes {
 		if fi, err := in.Stat(); err == nil && fi.Mode().IsRegular() {
-			return Release{}, tooBig(fmt.Sprintf("%d KiB", (fi.Size()+1023)/1024))
+			return nil, tooBig(fmt.Sprintf("%d KiB", (fi.Size()+1023)/1024))
 		}
-		return Release{}, tooBig(fmt.Sprintf("over %d KiB", MaxSpecBytes>>10))
+		return nil, tooBig(fmt.Sprintf("over %d KiB", MaxSpecBytes>>10))
 	}
-	return Parse(data, check)
+	return data, nil
 }
 
 // unwrapPathError drops os's "open <path>: " so that the path is named once.

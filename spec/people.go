@@ -23,7 +23,7 @@ func (r Release) PersonOf(p identity.Principal) string {
 	return s
 }
 
-// validatePeople checks People, Approvers, Requests and Judge.
+// validatePeople checks People, Approvers and Judge.
 func (r Release) validatePeople(ps *Problems) {
 	names := map[string]bool{}
 	owner := map[string]string{}
@@ -56,11 +56,6 @@ func (r Release) validatePeople(ps *Problems) {
 	for i, a := range r.Approvers {
 		if !names[a] {
 			ps.add(indexPath("approvers", i), "%q is not in people; list the person there with their principals", a)
-		}
-	}
-	if q := r.Requests; q != nil {
-		if q.MinSoak < 0 || q.MinAnalysis < 0 {
-			ps.add("requests", "durations cannot be negative")
 		}
 	}
 	if j := r.Judge; j != nil {

@@ -114,36 +114,11 @@ func unwrapFx(err error) error {
 }
 
 func loadSpec(path string) (spec.Release, error) {
-	data, err := readSpecFile(path)
+	data, err := spec.ReadFile(path)
 	if err != nil {
 		return spec.Release{}, err
 	}
 	return parseSpec(path, data)
-}
-
-// readSpecFile reads a spec or request file; "-" reads standard input.
-func readSpecFile(path string) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("cannot read the release spec %s: %w", path, err)
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, spec.MaxSpecBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the release spec %s: %w", path, err)
-	}
-	if len(data) > spec.MaxSpecBytes {
-		return nil, fmt.Errorf("%s: more than %d KiB; a release spec is at most that", path, spec.MaxSpecBytes>>10)
-	}
-	return data, nil
 }
 
 func parseSpec(path string, data []byte) (spec.Release, error) {
@@ -169,7 +144,7 @@ func planCmd() *cobra.Command {
 		Short: "Check a release spec or an app definition and print the resolved plan",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := readSpecFile(file)
+			data, err := spec.ReadFile(file)
 			if err != nil {
 				return err
 			}
@@ -249,7 +224,7 @@ func releaseInput(file string, args []string, fileGiven bool) (spec.Release, err
 	case len(args) == 1:
 		return spec.Release{}, errors.New("give both APP and VERSION, like cutover release shop 1.4.2")
 	}
-	data, err := readSpecFile(file)
+	data, err := spec.ReadFile(file)
 	if err != nil {
 		return spec.Release{}, err
 	}

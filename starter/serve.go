@@ -180,16 +180,8 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 		// SIGHUP reloads them, as it does the workers'.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for range hup {
-				if err := store.Reload(); err != nil {
-					log.Error("app definitions not reloaded; the ones in force stay", "err", err)
-					continue
-				}
-				log.Info("app definitions reloaded", "apps", store.Apps())
-			}
-		}()
+		defer func() { signal.Stop(hup); close(hup) }()
+		go store.ReloadOn(hup, log)
 	}
 	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout},
 		api.NewTemporal(rc, tc), defs, log)

@@ -163,17 +163,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cutover-worker:", err)
 		os.Exit(2)
 	}
+	// The app definitions first: a worker whose definitions are wrong says so
+	// before it connects anywhere.
+	reg := builtin.NewRegistry(log)
+	store, err := newStore(appsConfig{dir: cfg.apps, mode: apps.Mode{Dev: cfg.dev}}, reg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cutover-worker:", err)
+		os.Exit(2)
+	}
 	app := fx.New(
 		fx.NopLogger,
 		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
 			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
+		fx.Supply(reg, store),
+		fx.Invoke(reloadOnHangup),
 		metrics.Module,
 		temporalconn.Module,
-		builtin.Module,
 		activities.Module,
-		fx.Supply(appsConfig{dir: cfg.apps, mode: apps.Mode{Dev: cfg.dev}}),
-		fx.Provide(health, newStore),
-		fx.Invoke(reloadOnHangup),
+		fx.Provide(health),
 		fx.Invoke(runWorker),
 	)
 	if err := app.Start(context.Background()); err != nil {
@@ -274,27 +281,13 @@ func newStore(cfg appsConfig, reg *providers.Registry, log *slog.Logger) (*apps.
 // reloadOnHangup reloads the app definitions on SIGHUP.
 func reloadOnHangup(lc fx.Lifecycle, store *apps.Store, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
-	done := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			signal.Notify(hup, syscall.SIGHUP)
-			go func() {
-				for {
-					select {
-					case <-hup:
-						if err := store.Reload(); err != nil {
-							log.Error("app definitions not reloaded; the ones in force stay", "err", err)
-							continue
-						}
-						log.Info("app definitions reloaded", "apps", store.Apps())
-					case <-done:
-						return
-					}
-				}
-			}()
+			go store.ReloadOn(hup, log)
 			return nil
 		},
-		OnStop: func(context.Context) error { signal.Stop(hup); close(done); return nil },
+		OnStop: func(context.Context) error { signal.Stop(hup); close(hup); return nil },
 	})
 }
 

@@ -6,8 +6,6 @@ package builtin
 import (
 	"log/slog"
 
-	"go.uber.org/fx"
-
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/alb"
 	"github.com/cutoverhq/cutover/providers/azuretm"
@@ -49,6 +47,3 @@ func Builders(log *slog.Logger) []providers.Builder {
 func NewRegistry(log *slog.Logger) *providers.Registry {
 	return providers.NewRegistry(Builders(log)...)
 }
-
-// Module provides the provider registry.
-var Module = fx.Module("providers", fx.Provide(NewRegistry))
