@@ -50,32 +50,18 @@ test: lint build $(TEMPORAL)
 unit:
 	$(GO) test -count=1 ./spec/... ./workflows/... ./activities/... ./providers/... ./router/... ./loadgen/... ./deploy/...
 
-# Every native fuzz target in the module, FUZZTIME each, one after the other
-# (go test -fuzz runs one target per invocation). Targets are found by
-# go test -list in each package whose tests have a func Fuzz..., so new ones
-# run without being listed here. FUZZPARALLEL workers: one per core of the
-# 2-core machines. A crasher is kept under its package's testdata/fuzz and
-# runs from then on as a regression test with the package's tests; commit
-# it with the fix. Every target runs even when one fails; the run fails at
-# the end, naming them. go test also minimizes each input that reaches new
-# code, up to -fuzzminimizetime (60s by default), while its status line
-# stands still at 0 execs/s; FUZZMINIMIZETIME keeps that short.
+# Every native fuzz target in the module, FUZZTIME each (.ci/fuzz says how,
+# and how it tells Go 1.26's fuzztime deadline race from a finding).
+# FUZZPARALLEL workers: one per core of the 2-core machines. go test also
+# minimizes each input that reaches new code, up to -fuzzminimizetime (60s by
+# default), while its status line stands still at 0 execs/s; FUZZMINIMIZETIME
+# keeps that short.
 FUZZTIME         ?= 10m
 FUZZPARALLEL     ?= 2
 FUZZMINIMIZETIME ?= 10s
 .PHONY: fuzz
 fuzz:
-	@failed=""; \
-	for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
-	  grep -qsE '^func Fuzz[A-Z0-9_]' $$dir/*_test.go || continue; \
-	  pkg=$$($(GO) list $$dir); \
-	  ts=$$(cd $$dir && $(GO) test -list '^Fuzz' .) || { echo "$$ts"; failed="$$failed $$pkg(build)"; continue; }; \
-	  for t in $$(echo "$$ts" | grep '^Fuzz'); do \
-	    echo "== fuzz $$pkg $$t for $(FUZZTIME)"; \
-	    (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel $(FUZZPARALLEL) .) || failed="$$failed $$pkg.$$t"; \
-	  done; \
-	done; \
-	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
+	GO="$(GO)" FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) ./.ci/fuzz
 
 e2e: build $(TEMPORAL)
 	$(GO) test -count=1 -v -timeout 30m ./tests/...
