@@ -44,8 +44,15 @@ lint:
 	$(GO) vet ./...
 
 # Everything: unit tests, replay tests, and end-to-end tests against real servers.
-test: lint build $(TEMPORAL)
-	$(GO) test -count=1 -timeout 45m ./...
+# .ci/deps installs the Debian packages the tests start (or names the command);
+# gotestsum ends the run with every skipped test and its reason, so a suite
+# whose component is missing cannot hide inside a passing package.
+test: deps lint build $(TEMPORAL)
+	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -count=1 -timeout 45m ./...
+
+.PHONY: deps
+deps:
+	./.ci/deps
 
 unit:
 	$(GO) test -count=1 ./spec/... ./workflows/... ./activities/... ./providers/... ./router/... ./loadgen/... ./deploy/...
