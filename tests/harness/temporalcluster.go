@@ -109,7 +109,7 @@ func StartTemporalCluster(t testing.TB, opts ClusterOptions) *TemporalCluster {
 	}
 	schemaDone := time.Now()
 	for _, n := range c.Nodes {
-		n.Start()
+		n.Start(t)
 	}
 	serving := time.Now()
 	c.setupNamespace()
@@ -146,11 +146,11 @@ func (c *TemporalCluster) Client(t testing.TB) client.Client {
 }
 
 // Start starts the node's server process (again, after Kill) and waits until
-// its frontend is SERVING.
-func (n *TemporalNode) Start() {
-	t := n.c.t
+// its frontend is SERVING; t is the (sub)test that fails if it does not. The
+// process belongs to the cluster's test, which stops it at its end.
+func (n *TemporalNode) Start(t testing.TB) {
 	t.Helper()
-	n.Proc = Start(t, fmt.Sprintf("temporal-server %d", n.i), nil, n.c.server,
+	n.Proc = Start(n.c.t, fmt.Sprintf("temporal-server %d", n.i), nil, n.c.server,
 		"--root", n.root, "--config", "config", "--env", "development", "--allow-no-auth", "start")
 	if err := waitServing(n.Frontend, n.Proc, 90*time.Second); err != nil {
 		t.Fatalf("temporal-server %d did not become SERVING: %v\n%s", n.i, err, n.Proc.Output())
