@@ -37,6 +37,11 @@ type ClusterOptions struct {
 	// cluster's two databases (default: the machine's server, as PostgresDB
 	// finds it). A test that restarts PostgreSQL passes a private server's.
 	PostgresURL string
+	// Databases, when set, are the persistence and visibility databases'
+	// URLs, their schema already installed; PostgresURL is then unused.
+	Databases []string
+	// NoNamespace leaves the namespace and search attributes to the test.
+	NoNamespace bool
 }
 
 // TemporalCluster is a running cluster. Address is its front door: a TCP
@@ -90,14 +95,19 @@ func StartTemporalCluster(t testing.TB, opts ClusterOptions) *TemporalCluster {
 		opts.Nodes = 1
 	}
 	var store, visibility string
-	if opts.PostgresURL == "" {
+	start := time.Now()
+	switch {
+	case len(opts.Databases) == 2:
+		store, visibility = opts.Databases[0], opts.Databases[1]
+	case opts.PostgresURL == "":
 		store, visibility = PostgresDB(t), PostgresDB(t)
-	} else {
+	default:
 		store, visibility = NewDatabase(t, opts.PostgresURL), NewDatabase(t, opts.PostgresURL)
 	}
-	start := time.Now()
-	for db, schema := range map[string]string{store: "temporal", visibility: "visibility"} {
-		setupSchema(t, sqlTool, db, "postgresql/v12/"+schema)
+	if len(opts.Databases) == 0 {
+		for db, schema := range map[string]string{store: "temporal", visibility: "visibility"} {
+			setupSchema(t, sqlTool, db, "postgresql/v12/"+schema)
+		}
 	}
 
 	c := &TemporalCluster{CLI: TemporalCLI(t), t: t, server: server}
@@ -112,7 +122,9 @@ func StartTemporalCluster(t testing.TB, opts ClusterOptions) *TemporalCluster {
 		n.Start(t)
 	}
 	serving := time.Now()
-	c.setupNamespace()
+	if !opts.NoNamespace {
+		c.setupNamespace()
+	}
 	t.Logf("temporal cluster of %d nodes at %s: schema %s, SERVING %s, namespace and search attributes %s",
 		len(c.Nodes), c.Address, schemaDone.Sub(start).Round(time.Millisecond),
 		serving.Sub(schemaDone).Round(time.Millisecond), time.Since(serving).Round(time.Millisecond))
