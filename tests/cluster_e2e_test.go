@@ -53,6 +53,7 @@ plan:
 `
 
 const (
+	clusterSoak     = 8 * time.Second // the soak's duration in clusterSpec
 	clusterSoakStep = 4
 	clusterSteps    = 9
 	// clusterLoadRate is the load on each app, in requests/s: enough to see
@@ -146,6 +147,18 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 		note("%s: promoted in %s; load %s", app, took.Round(100*time.Millisecond), sum.line)
 	}
 
+	// nextStep waits for the step after the soak and returns when the
+	// workflow started it; late is how much later than the soak's end.
+	nextStep := func(app string, soakStarted time.Time) (at time.Time, late time.Duration) {
+		st := c.waitStatus(app, time.Minute, func(st workflows.Status) bool { return st.Step > clusterSoakStep })
+		at = time.Now()
+		if s := stepRecord(st, clusterSoakStep+1); s != nil && !s.Started.IsZero() {
+			at = s.Started
+		}
+		return at, at.Sub(soakStarted.Add(clusterSoak))
+	}
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
 	t.Run("server SIGKILLed and restarted mid-soak", func(t *testing.T) {
 		release(t, "pg-restart", func(t *testing.T, soakStarted time.Time) {
 			time.Sleep(time.Until(soakStarted.Add(2 * time.Second)))
@@ -154,15 +167,12 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 				n.Kill()
 			}
 			time.Sleep(2 * time.Second)
-			for _, n := range tc.Nodes {
-				n.Start(t)
-			}
-			back := time.Now()
-			c.waitStatus("pg-restart", time.Minute, func(st workflows.Status) bool { return st.Step > clusterSoakStep })
-			next := time.Now()
-			note("server: killed %s into the 8s soak, SERVING again after %s; the next step started %s after that (%s after the soak began)",
-				killed.Sub(soakStarted).Round(100*time.Millisecond), back.Sub(killed).Round(100*time.Millisecond),
-				next.Sub(back).Round(100*time.Millisecond), next.Sub(soakStarted).Round(100*time.Millisecond))
+			tc.Nodes[0].Start(t)
+			back := time.Now() // one node serves the whole cluster
+			tc.Nodes[1].Start(t)
+			next, late := nextStep("pg-restart", soakStarted)
+			note("server: both nodes killed %s into the %s soak, restarted 2s later, the first SERVING %s after the kill; the next step started %s after that, %s after the soak's end",
+				r(killed.Sub(soakStarted)), clusterSoak, r(back.Sub(killed)), r(next.Sub(back)), r(late))
 		})
 	})
 
@@ -171,9 +181,9 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 			time.Sleep(time.Until(soakStarted.Add(2 * time.Second)))
 			killed := time.Now()
 			tc.Nodes[0].Kill() // it stays down until the release has ended
-			c.waitStatus("pg-node", time.Minute, func(st workflows.Status) bool { return st.Step > clusterSoakStep })
-			note("node: node 0 killed %s into the soak; the next step started %s after the kill, on node 1",
-				killed.Sub(soakStarted).Round(100*time.Millisecond), time.Since(killed).Round(100*time.Millisecond))
+			_, late := nextStep("pg-node", soakStarted)
+			note("node: node 0 of 2 killed %s into the soak, left down; the next step started %s after the soak's end, on node 1",
+				r(killed.Sub(soakStarted)), r(late))
 		})
 		tc.Nodes[0].Start(t)
 	})
@@ -186,10 +196,9 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			pg.Start()
 			back := time.Now()
-			c.waitStatus("pg-db", time.Minute, func(st workflows.Status) bool { return st.Step > clusterSoakStep })
-			note("postgres: stopped %s into the soak, accepting connections again after %s; the next step started %s after that",
-				stopped.Sub(soakStarted).Round(100*time.Millisecond), back.Sub(stopped).Round(100*time.Millisecond),
-				time.Since(back).Round(100*time.Millisecond))
+			_, late := nextStep("pg-db", soakStarted)
+			note("postgres: stopped %s into the soak, started 2s later, accepting connections %s after the stop; the next step started %s after the soak's end",
+				r(stopped.Sub(soakStarted)), r(back.Sub(stopped)), r(late))
 		})
 	})
 
@@ -203,11 +212,9 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			c.addWorker()
 			c.addWorker()
-			started := time.Now()
-			c.waitStatus("pg-workers", time.Minute, func(st workflows.Status) bool { return st.Step > clusterSoakStep })
-			note("workers: both killed %s into the soak, two new ones started after %s; the next step started %s after that",
-				killed.Sub(soakStarted).Round(100*time.Millisecond), started.Sub(killed).Round(100*time.Millisecond),
-				time.Since(started).Round(100*time.Millisecond))
+			_, late := nextStep("pg-workers", soakStarted)
+			note("workers: both killed %s into the soak, two new ones started 2s later; the next step started %s after the soak's end",
+				r(killed.Sub(soakStarted)), r(late))
 		})
 	})
 
