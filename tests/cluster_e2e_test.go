@@ -101,7 +101,7 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 		stopLoad := a.loadAt(t, clusterLoadRate)
 		start := time.Now()
 		rel := harness.Start(t, "cutover release --wait", a.c.env, c.cli, "release", "-f", a.spec("2.0.0"), "--wait", "--by", "cluster-test")
-		st := c.waitStatus(app, 90*time.Second, func(st workflows.Status) bool { return st.Step == clusterSoakStep })
+		st := c.waitStatus(app, 2*time.Minute, func(st workflows.Status) bool { return st.Step == clusterSoakStep })
 		soakStarted := time.Now()
 		if s := stepRecord(st, clusterSoakStep); s != nil && !s.Started.IsZero() {
 			soakStarted = s.Started
@@ -144,7 +144,11 @@ func TestTemporalClusterOnPostgres(t *testing.T) {
 		if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || !strings.Contains(out, `"2.0.0"`) {
 			t.Errorf("cutover list --app %s --outcome promoted: exit %d, %s %s; want the one release", app, code, out, errOut)
 		}
-		note("%s: promoted in %s; load %s", app, took.Round(100*time.Millisecond), sum.line)
+		var steps []string
+		for _, s := range st.Steps {
+			steps = append(steps, fmt.Sprintf("%s %s", s.Kind, s.Duration(st.EndedAt).Round(100*time.Millisecond)))
+		}
+		note("%s: promoted in %s (%s); load %s", app, took.Round(100*time.Millisecond), strings.Join(steps, ", "), sum.line)
 	}
 
 	// nextStep waits for the step after the soak and returns when the
