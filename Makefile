@@ -2,6 +2,8 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
+# The Temporal server and its SQL schema tool, for the PostgreSQL cluster tests.
+TEMPORAL_SERVER := $(BIN)/temporal-server $(BIN)/temporal-sql-tool
 
 # The end-to-end tests use these prebuilt binaries instead of building their own.
 export TEMPORAL_BIN       := $(TEMPORAL)
@@ -9,6 +11,8 @@ export CUTOVER_BIN        := $(BIN)/cutover
 export CUTOVER_WORKER_BIN := $(BIN)/cutover-worker
 export DEMO_APP_BIN       := $(BIN)/demo-app
 export LOADGEN_BIN        := $(BIN)/loadgen
+export TEMPORAL_SERVER_BIN   := $(BIN)/temporal-server
+export TEMPORAL_SQL_TOOL_BIN := $(BIN)/temporal-sql-tool
 
 .PHONY: all build test lint unit e2e record-histories dev-server demo demo-rollback demo-dev clean FORCE
 
@@ -38,6 +42,17 @@ $(TEMPORAL): tools/go.mod tools/go.sum
 .PHONY: temporal
 temporal: $(TEMPORAL)
 
+# The server the CLI embeds (go.temporal.io/server in tools/go.mod), built as
+# production runs it, and its schema tool: tests/harness runs them on PostgreSQL.
+$(BIN)/temporal-server: tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -o $@ go.temporal.io/server/cmd/server
+
+$(BIN)/temporal-sql-tool: tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -o $@ go.temporal.io/server/cmd/tools/sql
+
+.PHONY: temporal-server
+temporal-server: $(TEMPORAL_SERVER)
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
@@ -47,7 +62,7 @@ lint:
 # .ci/deps installs the Debian packages the tests start (or names the command);
 # gotestsum ends the run with every skipped test and its reason, so a suite
 # whose component is missing cannot hide inside a passing package.
-test: deps lint build $(TEMPORAL)
+test: deps lint build $(TEMPORAL) $(TEMPORAL_SERVER)
 	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -count=1 -timeout 45m ./...
 
 .PHONY: deps
@@ -70,7 +85,7 @@ FUZZMINIMIZETIME ?= 10s
 fuzz:
 	GO="$(GO)" FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) ./.ci/fuzz
 
-e2e: build $(TEMPORAL)
+e2e: build $(TEMPORAL) $(TEMPORAL_SERVER)
 	$(GO) test -count=1 -v -timeout 30m ./tests/...
 
 # Re-record the histories the replay test replays (after an intended change to

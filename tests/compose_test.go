@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -96,7 +97,7 @@ func TestComposeFile(t *testing.T) {
 		t.Fatalf("loading %s: %v", composePath, err)
 	}
 
-	for _, name := range []string{"postgresql", "temporal", "temporal-ui", "prometheus", "cutover-worker"} {
+	for _, name := range []string{"postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui", "prometheus", "cutover-worker"} {
 		if _, ok := project.Services[name]; !ok {
 			t.Errorf("service %q missing; have %v", name, project.ServiceNames())
 		}
@@ -129,6 +130,9 @@ func TestComposeFile(t *testing.T) {
 		if _, ok := worker.DependsOn["temporal"]; !ok {
 			t.Errorf("cutover-worker does not depend on temporal")
 		}
+		if dep := worker.DependsOn["temporal-setup"]; dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("cutover-worker waits for temporal-setup to be %q, want %q (the namespace exists)", dep.Condition, types.ServiceConditionCompletedSuccessfully)
+		}
 
 		// The Dockerfile it builds from exists (paths are resolved against the
 		// project directory by the loader).
@@ -158,6 +162,40 @@ func TestComposeFile(t *testing.T) {
 		if pg := project.Services["postgresql"]; pg.HealthCheck == nil || len(pg.HealthCheck.Test) == 0 {
 			t.Errorf("postgresql has no healthcheck, so service_healthy never holds")
 		}
+
+		// The shape Temporal recommends now: the server image, started after a
+		// schema job of the admin-tools image, and a namespace job after it;
+		// no auto-setup. Their version is the server the tests run.
+		version := temporalServerVersion(t, root)
+		for name, svc := range project.Services {
+			if strings.HasPrefix(svc.Image, "temporalio/auto-setup") {
+				t.Errorf("service %s uses %s, which Temporal no longer recommends", name, svc.Image)
+			}
+		}
+		for name, image := range map[string]string{
+			"temporal": "temporalio/server", "temporal-schema": "temporalio/admin-tools", "temporal-setup": "temporalio/admin-tools",
+		} {
+			if want := image + ":" + version; project.Services[name].Image != want {
+				t.Errorf("%s runs %q, want %q (go.temporal.io/server in tools/go.mod)", name, project.Services[name].Image, want)
+			}
+		}
+		if dep := temporal.DependsOn["temporal-schema"]; dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("temporal waits for temporal-schema to be %q, want %q", dep.Condition, types.ServiceConditionCompletedSuccessfully)
+		}
+		if dep := project.Services["temporal-schema"].DependsOn["postgresql"]; dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("temporal-schema waits for postgresql to be %q, want %q", dep.Condition, types.ServiceConditionHealthy)
+		}
+		if temporal.HealthCheck == nil || len(temporal.HealthCheck.Test) == 0 {
+			t.Errorf("temporal has no healthcheck, so temporal-setup never starts")
+		}
+		if dep := project.Services["temporal-setup"].DependsOn["temporal"]; dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("temporal-setup waits for temporal to be %q, want %q", dep.Condition, types.ServiceConditionHealthy)
+		}
+		for _, job := range []string{"temporal-schema", "temporal-setup"} {
+			if r := project.Services[job].Restart; r != "" && r != "no" {
+				t.Errorf("%s restarts %q: a one-shot job must not", job, r)
+			}
+		}
 	})
 
 	t.Run("prometheus", func(t *testing.T) {
@@ -180,6 +218,21 @@ func TestComposeFile(t *testing.T) {
 		}
 		checkPrometheusConfig(t, raw, project.Services["cutover-worker"])
 	})
+}
+
+// temporalServerVersion is the version of go.temporal.io/server that
+// tools/go.mod pins (the CLI's embedded server, and bin/temporal-server).
+func temporalServerVersion(t *testing.T, root string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "tools", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^\s*go\.temporal\.io/server v(\S+)`).FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	t.Fatal("tools/go.mod does not require go.temporal.io/server")
+	return ""
 }
 
 // prometheusConfig is the part of prometheus.yml this test checks.

@@ -49,6 +49,21 @@ func PostgresDB(t testing.TB) string {
 	if err != nil {
 		Missing(t, "PostgreSQL at "+redact(admin), fmt.Sprintf("start it, or set CUTOVER_TEST_POSTGRES_URL (%v)", err))
 	}
+	conn.Close(ctx)
+	return NewDatabase(t, admin)
+}
+
+// NewDatabase creates an empty database on the server of the admin URL and
+// returns its URL; it is dropped, with any connections left to it, when the
+// test ends.
+func NewDatabase(t testing.TB, admin string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", redact(admin), err)
+	}
 	defer conn.Close(ctx)
 
 	b := make([]byte, 6)
