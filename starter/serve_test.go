@@ -42,6 +42,11 @@ func (s *slowReleases) Status(ctx context.Context, app string) (workflows.Status
 	return workflows.Status{App: app, Version: "1.5.0", Stage: "soak", Outcome: workflows.OutcomeRunning}, nil
 }
 
+func (s *slowReleases) StatusRun(ctx context.Context, app, _ string) (workflows.Status, string, error) {
+	st, err := s.Status(ctx, app)
+	return st, "run-1", err
+}
+
 func (s *slowReleases) Decide(context.Context, string, string, workflows.Decision, string) (string, error) {
 	return "done", nil
 }
