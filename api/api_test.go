@@ -753,26 +753,13 @@ func readEvents(t *testing.T, body io.Reader) (events []sseEvent, comments int) 
 	t.Helper()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var cur sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if cur.name != "" || cur.data != "" {
-				events = append(events, cur)
-			}
-			cur = sseEvent{}
-		case strings.HasPrefix(line, ":"):
-			comments++
-		case strings.HasPrefix(line, "event: "):
-			cur.name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "id: "):
-			cur.id = strings.TrimPrefix(line, "id: ")
-		case strings.HasPrefix(line, "data: "):
-			cur.data += strings.TrimPrefix(line, "data: ")
+	for {
+		ev := nextEvent(sc, &comments)
+		if ev.name == "" && ev.data == "" {
+			return events, comments
 		}
+		events = append(events, ev)
 	}
-	return events, comments
 }
 
 func TestEvents(t *testing.T) {

@@ -94,7 +94,7 @@ func TestEventsResume(t *testing.T) {
 
 	// Read the first status, then drop the connection.
 	resp := e.open(t, started.Links.Events, "")
-	first := nextEvent(t, bufio.NewScanner(resp.Body))
+	first := nextEvent(bufio.NewScanner(resp.Body), nil)
 	resp.Body.Close()
 	if first.name != "status" || !strings.HasPrefix(first.id, started.RunID+"/") {
 		t.Fatalf("first event %+v: want a status with an id of run %s", first, started.RunID)
@@ -105,7 +105,7 @@ func TestEventsResume(t *testing.T) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	got := make(chan sseEvent, 1)
-	go func() { got <- nextEvent(t, sc) }()
+	go func() { got <- nextEvent(sc, nil) }()
 	select {
 	case ev := <-got:
 		t.Fatalf("the reconnect sent %+v before anything changed", ev)
@@ -129,7 +129,7 @@ func TestEventsResume(t *testing.T) {
 	})
 	var outcome sseEvent
 	for outcome.name != "outcome" {
-		outcome = nextEvent(t, sc)
+		outcome = nextEvent(sc, nil)
 	}
 	if outcome.id != started.RunID+"/outcome" {
 		t.Errorf("outcome id %q", outcome.id)
@@ -172,14 +172,17 @@ func (e *env) stream(t *testing.T, path, lastEventID string) []sseEvent {
 	return events
 }
 
-// nextEvent reads up to the next event, skipping comments.
-func nextEvent(t *testing.T, sc *bufio.Scanner) sseEvent {
+// nextEvent reads up to the next event (the zero event at the stream's end),
+// counting the comments it skips when comments is not nil.
+func nextEvent(sc *bufio.Scanner, comments *int) sseEvent {
 	var cur sseEvent
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case line == "" && cur.name != "":
+		case line == "" && (cur.name != "" || cur.data != ""):
 			return cur
+		case strings.HasPrefix(line, ":") && comments != nil:
+			*comments++
 		case strings.HasPrefix(line, "event: "):
 			cur.name = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "id: "):
