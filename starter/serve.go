@@ -64,8 +64,10 @@ func serveCmd(g *globals) *cobra.Command {
 		Short: "Serve the HTTP API for CI: start, follow and steer releases",
 		Long: `Serve the HTTP API (GET /openapi.json describes it): POST /v1/releases starts a
 release, GET /v1/releases/{app}[/runs/{runId}] reads its status, GET
-/v1/releases/{app}[/runs/{runId}]/events follows it as server-sent events, POST /v1/releases/{app}/{approve|abort|pause|
-resume|rollback} decides, GET /v1/releases lists.
+/v1/releases/{app}[/runs/{runId}]/events follows it as server-sent events
+(resumable with Last-Event-ID), POST /v1/releases/{app}/{approve|abort|pause|
+resume|rollback} decides, GET /v1/releases lists. /openapi.json names the
+server as --public-url, or as the request reached it.
 
 Every call needs a bearer token; the tokens file holds their SHA-256 hashes and
 scopes (release:start, release:approve, release:read):
