@@ -12,6 +12,7 @@ package api
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,9 @@ func OpenAPI() []byte { return append([]byte(nil), openapiJSON...) }
 // has every method but Current; Temporal adds it.
 type Releases interface {
 	Start(ctx context.Context, rel spec.Release, o releases.Origin) (releases.Started, error)
-	Status(ctx context.Context, app string) (workflows.Status, error)
+	// StatusRun reads the run runID of the app's release ("" for the app's
+	// current or last run) and returns its run ID.
+	StatusRun(ctx context.Context, app, runID string) (workflows.Status, string, error)
 	Decide(ctx context.Context, app, action string, d workflows.Decision, updateID string) (string, error)
 	List(ctx context.Context, f releases.Filter) ([]releases.Summary, error)
 	// Current describes the app's latest release run (running or not), or
@@ -80,6 +83,13 @@ type Config struct {
 	// MaxStreams is how many event streams may be open at once (default 200);
 	// one more gets 503. Each reads its release's status every PollInterval.
 	MaxStreams int
+	// PublicURL is the API's base URL as clients reach it, for the OpenAPI
+	// document's servers. Empty: the request's own scheme and Host.
+	PublicURL string
+	// TrustProxy lets X-Forwarded-Proto and X-Forwarded-Host name the
+	// document's server when PublicURL is empty. Only behind a proxy that sets
+	// them: otherwise any client could name another server.
+	TrustProxy bool
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +102,7 @@ func (c Config) withDefaults() Config {
 		c.UIURL = "http://127.0.0.1:8233"
 	}
 	c.UIURL = strings.TrimRight(c.UIURL, "/")
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.Namespace == "" {
 		c.Namespace = "default"
 	}
@@ -166,6 +177,8 @@ func New(cfg Config, rc Releases, apps Resolver, log *slog.Logger) (*Server, err
 	s.handle("GET", "/v1/releases", ScopeRead, s.list)
 	s.handle("GET", "/v1/releases/{app}", ScopeRead, s.status)
 	s.handle("GET", "/v1/releases/{app}/events", ScopeRead, s.events)
+	s.handle("GET", "/v1/releases/{app}/runs/{runId}", ScopeRead, s.status)
+	s.handle("GET", "/v1/releases/{app}/runs/{runId}/events", ScopeRead, s.events)
 	for _, action := range Actions {
 		s.handle("POST", "/v1/releases/{app}/"+action, ScopeApprove, s.decide(action))
 	}
@@ -370,6 +383,26 @@ func bearer(r *http.Request) (string, bool) {
 // appName is the spec's rule for app names: anything else cannot have a release.
 var appName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// runIDPattern is what a run ID may look like (Temporal makes UUIDs): anything
+// else is answered 404 without asking Temporal.
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// runOf returns the {runId} path value ("" on the routes without one), or
+// answers 404 for a value no run has. A run ID is looked up under the app's
+// workflow ID only, so one of another app's release is not found: a token
+// reads no more by guessing run IDs than by naming apps.
+func (s *Server) runOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("runId")
+	if r.Pattern == "" || !strings.Contains(r.Pattern, "{runId}") {
+		return "", true
+	}
+	if !runIDPattern.MatchString(id) {
+		s.problem(w, r, http.StatusNotFound, "not-found", fmt.Sprintf("%q is not a run ID", id), nil)
+		return "", false
+	}
+	return id, true
+}
+
 // appOf returns the {app} path value, or answers 404 for a name no release
 // can have.
 func (s *Server) appOf(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -382,10 +415,61 @@ func (s *Server) appOf(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return app, true
 }
 
+// forwardedHost is what an X-Forwarded-Host may be: a host name or address
+// and a port, nothing that could break out of a URL.
+var forwardedHost = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$`)
+
+// serverURL is the API's base URL for this request: the configured public URL,
+// or the request's scheme and Host (the proxy's, when trusted).
+func (s *Server) serverURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if s.cfg.TrustProxy {
+		// A proxy chain appends; the first value is the client's side.
+		first := func(name string) string {
+			v, _, _ := strings.Cut(r.Header.Get(name), ",")
+			return strings.TrimSpace(v)
+		}
+		if p := strings.ToLower(first("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := first("X-Forwarded-Host"); forwardedHost.MatchString(h) {
+			host = h
+		}
+	}
+	return scheme + "://" + host
+}
+
+// openapiWith returns the document with one server: base.
+func openapiWith(base string) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		return nil, err
+	}
+	servers, err := json.Marshal([]map[string]string{{"url": base, "description": "this API"}})
+	if err != nil {
+		return nil, err
+	}
+	doc["servers"] = servers
+	return json.MarshalIndent(doc, "", "  ")
+}
+
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	doc, err := openapiWith(s.serverURL(r))
+	if err != nil {
+		s.problem(w, r, http.StatusInternalServerError, "internal", "the OpenAPI document does not encode: "+err.Error(), nil)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(openapiJSON)
+	// The servers entry depends on these.
+	w.Header().Set("Vary", "Host, X-Forwarded-Proto, X-Forwarded-Host")
+	_, _ = w.Write(doc)
 }
 
 // healther is a Releases that can tell whether Temporal answers.

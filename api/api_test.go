@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -308,8 +309,63 @@ func TestOpenRoutesNeedNoToken(t *testing.T) {
 	want(t, r, http.StatusOK)
 	r = e.do("GET", "/openapi.json", "", nil)
 	want(t, r, http.StatusOK)
-	if !bytes.Equal(r.body, OpenAPI()) {
-		t.Error("/openapi.json is not the embedded document")
+	var served, embedded map[string]any
+	if err := json.Unmarshal(r.body, &served); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(OpenAPI(), &embedded)
+	delete(served, "servers")
+	delete(embedded, "servers")
+	if !reflect.DeepEqual(served, embedded) {
+		t.Error("/openapi.json is not the embedded document (servers aside)")
+	}
+}
+
+// TestOpenAPIServers: the document names the server a client reached, not a
+// fixed address; proxy headers only when trusted; --public-url over both.
+func TestOpenAPIServers(t *testing.T) {
+	servers := func(e *env, host string, headers ...string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.srv.URL+"/openapi.json", nil)
+		req.Host = host
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc struct {
+			Servers []struct{ URL string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || len(doc.Servers) != 1 {
+			t.Fatalf("servers %+v, %v", doc.Servers, err)
+		}
+		if !strings.Contains(resp.Header.Get("Vary"), "Host") {
+			t.Errorf("Vary %q: a cache would serve one host's document to another", resp.Header.Get("Vary"))
+		}
+		return doc.Servers[0].URL
+	}
+	fwd := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "cutover.example:443"}
+
+	e := newEnv(t)
+	if got := servers(e, "api.internal:8090"); got != "http://api.internal:8090" {
+		t.Errorf("from the request: %s", got)
+	}
+	if got := servers(e, "api.internal:8090", fwd...); got != "http://api.internal:8090" {
+		t.Errorf("untrusted proxy headers were used: %s", got)
+	}
+	trusting := newEnv(t, func(c *Config) { c.TrustProxy = true })
+	if got := servers(trusting, "10.0.0.5:8090", fwd...); got != "https://cutover.example:443" {
+		t.Errorf("behind a trusted proxy: %s", got)
+	}
+	if got := servers(trusting, "10.0.0.5:8090", "X-Forwarded-Proto", "gopher", "X-Forwarded-Host", "evil.example/path?"); got != "http://10.0.0.5:8090" {
+		t.Errorf("malformed proxy headers were used: %s", got)
+	}
+	public := newEnv(t, func(c *Config) { c.PublicURL = "https://cutover.example.com/"; c.TrustProxy = true })
+	if got := servers(public, "10.0.0.5:8090", fwd...); got != "https://cutover.example.com" {
+		t.Errorf("with a public URL: %s", got)
 	}
 }
 
@@ -458,13 +514,13 @@ plan:
 		var got StartResponse
 		r.decode(t, &got)
 		wantResp := StartResponse{App: "shop", Version: "1.0.0", WorkflowID: "release/shop", RunID: got.RunID, Links: Links{
-			Self: "/v1/releases/shop", Events: "/v1/releases/shop/events",
+			Self: "/v1/releases/shop/runs/" + got.RunID, Events: "/v1/releases/shop/runs/" + got.RunID + "/events",
 			UI: "http://ui.test:8233/namespaces/default/workflows/release%2Fshop/" + got.RunID + "/history",
 		}}
 		if got != wantResp || got.RunID == "" {
 			t.Errorf("start answered %+v, want %+v", got, wantResp)
 		}
-		if r.Header.Get("Location") != "/v1/releases/shop" || r.Header.Get("Idempotent-Replayed") != "" {
+		if r.Header.Get("Location") != "/v1/releases/shop/runs/"+got.RunID || r.Header.Get("Idempotent-Replayed") != "" {
 			t.Errorf("headers %v", r.Header)
 		}
 		o := e.f.origins[len(e.f.origins)-1]
@@ -689,7 +745,7 @@ func TestList(t *testing.T) {
 }
 
 // sseEvent is one server-sent event.
-type sseEvent struct{ name, data string }
+type sseEvent struct{ name, id, data string }
 
 // readEvents reads events until the stream ends, returning them and the
 // comment lines seen.
@@ -697,24 +753,13 @@ func readEvents(t *testing.T, body io.Reader) (events []sseEvent, comments int) 
 	t.Helper()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var cur sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if cur.name != "" || cur.data != "" {
-				events = append(events, cur)
-			}
-			cur = sseEvent{}
-		case strings.HasPrefix(line, ":"):
-			comments++
-		case strings.HasPrefix(line, "event: "):
-			cur.name = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			cur.data += strings.TrimPrefix(line, "data: ")
+	for {
+		ev := nextEvent(sc, &comments)
+		if ev.name == "" && ev.data == "" {
+			return events, comments
 		}
+		events = append(events, ev)
 	}
-	return events, comments
 }
 
 func TestEvents(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 // recorded, and every call counted.
 type fake struct {
 	mu        sync.Mutex
-	runs      map[string]*fakeRun
+	runs      map[string]*fakeRun // each app's current run
+	byRunID   map[string]*fakeRun // every run, current or not
 	nextRun   int
 	calls     []string // "start shop 1.0.0", "status shop", "decide shop approve", ...
 	decisions []fakeDecision
@@ -38,7 +39,7 @@ type fakeDecision struct {
 }
 
 func newFake() *fake {
-	return &fake{runs: map[string]*fakeRun{}, statuses: map[string][]workflows.Status{}}
+	return &fake{runs: map[string]*fakeRun{}, byRunID: map[string]*fakeRun{}, statuses: map[string][]workflows.Status{}}
 }
 
 func (f *fake) called(c string) {
@@ -68,12 +69,13 @@ func (f *fake) Start(ctx context.Context, rel spec.Release, o releases.Origin) (
 	f.nextRun++
 	id := workflows.WorkflowID(rel.App)
 	runID := fmt.Sprintf("run-%d", f.nextRun)
-	f.runs[rel.App] = &fakeRun{
+	r := &fakeRun{
 		run: Run{WorkflowID: id, RunID: runID, Version: rel.Version, Stage: workflows.StageStarting, Running: true},
 		st: workflows.Status{App: rel.App, Version: rel.Version, StartedBy: o.By, StartedAt: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC),
 			Stage: workflows.StageStarting, Weights: workflows.Weights{Blue: 100}, Outcome: workflows.OutcomeRunning,
 			Steps: []workflows.StepRecord{{Index: 1, Kind: "provision", Description: "provision green", State: workflows.StatePending}}},
 	}
+	f.runs[rel.App], f.byRunID[runID] = r, r
 	f.origins = append(f.origins, o)
 	return releases.Started{WorkflowID: id, RunID: runID}, nil
 }
@@ -85,24 +87,30 @@ func (f *fake) set(app string, fn func(r *fakeRun)) {
 	fn(f.runs[app])
 }
 
-func (f *fake) Status(ctx context.Context, app string) (workflows.Status, error) {
+// StatusRun finds a run by its run ID only under its own app, as Temporal
+// finds it only under the app's workflow ID.
+func (f *fake) StatusRun(ctx context.Context, app, runID string) (workflows.Status, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.called("status " + app)
+	f.called("status " + app + " " + runID)
+	r, ok := f.runs[app]
+	if runID != "" {
+		r, ok = f.byRunID[runID]
+		ok = ok && r.st.App == app
+	}
+	if !ok {
+		return workflows.Status{}, runID, fmt.Errorf("%w for app %q (cutover list shows the releases)", releases.ErrNotFound, app)
+	}
 	if seq := f.statuses[app]; len(seq) > 0 {
 		st := seq[0]
 		if len(seq) > 1 {
 			f.statuses[app] = seq[1:]
 		}
-		return st, nil
-	}
-	r, ok := f.runs[app]
-	if !ok {
-		return workflows.Status{}, fmt.Errorf("%w for app %q (cutover list shows the releases)", releases.ErrNotFound, app)
+		return st, r.run.RunID, nil
 	}
 	st := r.st
 	st.Decisions = slices.Clone(st.Decisions)
-	return st, nil
+	return st, r.run.RunID, nil
 }
 
 func (f *fake) Decide(ctx context.Context, app, action string, d workflows.Decision, updateID string) (string, error) {

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,8 +36,9 @@ type StartResponse struct {
 	Links      Links  `json:"links"`
 }
 
-// Links point at a release: self (its status) and events are paths on this API,
-// ui is the run's page in the Temporal Web UI.
+// Links point at a release run: self (its status) and events are paths on this
+// API that follow this run only (a CI job that reconnects re-attaches to its own
+// release, never a later one), ui is the run's page in the Temporal Web UI.
 type Links struct {
 	Self   string `json:"self"`
 	Events string `json:"events"`
@@ -97,9 +100,10 @@ func tokenPrincipal(t Token) identity.Principal {
 }
 
 func (s *Server) links(app, runID string) Links {
+	self := "/v1/releases/" + app + "/runs/" + url.PathEscape(runID)
 	return Links{
-		Self:   "/v1/releases/" + app,
-		Events: "/v1/releases/" + app + "/events",
+		Self:   self,
+		Events: self + "/events",
 		UI: fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", s.cfg.UIURL,
 			url.PathEscape(s.cfg.Namespace), url.PathEscape(workflows.WorkflowID(app)), url.PathEscape(runID)),
 	}
@@ -219,20 +223,31 @@ func (s *Server) replay(w http.ResponseWriter, resp StartResponse) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// status is GET /v1/releases/{app}.
+// RunStatus is a release run's status and its run ID.
+type RunStatus struct {
+	workflows.Status
+	RunID string `json:"runId"`
+}
+
+// status is GET /v1/releases/{app} (the app's current or last run) and GET
+// /v1/releases/{app}/runs/{runID} (that run).
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.appOf(w, r)
 	if !ok {
 		return
 	}
+	runID, ok := s.runOf(w, r)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	st, err := s.rc.Status(ctx, app)
+	st, runID, err := s.rc.StatusRun(ctx, app, runID)
 	if err != nil {
 		s.releaseError(w, r, app, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, RunStatus{Status: st, RunID: runID})
 }
 
 var states = []string{workflows.OutcomeRunning, workflows.OutcomePromoted, workflows.OutcomeRolledBack, workflows.OutcomeAborted, workflows.OutcomeFailed}
@@ -349,11 +364,19 @@ func (s *Server) decide(action string) http.HandlerFunc {
 	}
 }
 
-// events is GET /v1/releases/{app}/events: server-sent events, one "status"
+// events is GET /v1/releases/{app}/events and GET
+// /v1/releases/{app}/runs/{runID}/events: server-sent events, one "status"
 // event per change of the status, a comment every Heartbeat, and a last
-// "outcome" event once the release has ended.
+// "outcome" event once the release has ended. The stream follows the run it
+// read first. Each event has an id (run ID/mark), so a client that reconnects
+// with Last-Event-ID gets only what it has not seen: no status it already has,
+// and, after the outcome, 204 No Content (which tells an EventSource to stop).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	app, ok := s.appOf(w, r)
+	if !ok {
+		return
+	}
+	runID, ok := s.runOf(w, r)
 	if !ok {
 		return
 	}
@@ -361,11 +384,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	read := func() (workflows.Status, error) {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
-		return s.rc.Status(ctx, app)
+		st, id, err := s.rc.StatusRun(ctx, app, runID)
+		if err == nil {
+			runID = id // later reads follow this run, even when another starts
+		}
+		return st, err
 	}
 	st, err := read()
 	if err != nil {
 		s.releaseError(w, r, app, err)
+		return
+	}
+	ended := func(st workflows.Status) bool {
+		return st.Outcome != "" && st.Outcome != workflows.OutcomeRunning
+	}
+	last, _ := json.Marshal(RunStatus{Status: st, RunID: runID})
+	seenRun, seen, _ := strings.Cut(r.Header.Get("Last-Event-ID"), "/")
+	if seenRun != runID {
+		seen = "" // another run's event (or none): this run is all new
+	}
+	if seen == outcomeMark && ended(st) {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	h := w.Header()
@@ -395,19 +434,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	send := func(event string, v any) bool {
+	send := func(event, id string, v any) bool {
 		data, err := json.Marshal(v)
 		if err != nil {
 			s.log.Error("event stream: encode", "app", app, "error", err.Error())
 			return false
 		}
-		return write("event: " + event + "\ndata: " + string(data) + "\n\n")
+		idLine := ""
+		if id != "" {
+			idLine = "id: " + runID + "/" + id + "\n"
+		}
+		return write("event: " + event + "\n" + idLine + "data: " + string(data) + "\n\n")
 	}
-	ended := func(st workflows.Status) bool {
-		return st.Outcome != "" && st.Outcome != workflows.OutcomeRunning
-	}
-	last, _ := json.Marshal(st)
-	if !send("status", json.RawMessage(last)) {
+	if mark := statusMark(last); mark != seen && !send("status", mark, json.RawMessage(last)) {
 		return
 	}
 	poll := time.NewTicker(s.cfg.PollInterval)
@@ -436,24 +475,35 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 					failing = time.Now()
 				}
 				if time.Since(failing) > time.Minute {
-					send("error", Problem{Type: ProblemTypeBase + "unavailable", Title: titles["unavailable"],
+					send("error", "", Problem{Type: ProblemTypeBase + "unavailable", Title: titles["unavailable"],
 						Status: http.StatusServiceUnavailable, Detail: "cannot read the release's status: " + err.Error(), Instance: r.URL.Path})
 					return
 				}
 				continue
 			}
 			failing = time.Time{}
-			b, _ := json.Marshal(next)
+			b, _ := json.Marshal(RunStatus{Status: next, RunID: runID})
 			st = next
 			if !bytes.Equal(b, last) {
 				last = b
-				if !send("status", json.RawMessage(b)) {
+				if !send("status", statusMark(b), json.RawMessage(b)) {
 					return
 				}
 			}
 		}
 	}
-	send("outcome", OutcomeEvent{App: st.App, Version: st.Version, Outcome: st.Outcome, Reason: st.Reason})
+	send("outcome", outcomeMark, OutcomeEvent{App: st.App, Version: st.Version, Outcome: st.Outcome, Reason: st.Reason})
+}
+
+// outcomeMark ends the id of a stream's outcome event.
+const outcomeMark = "outcome"
+
+// statusMark identifies a status by its content: a reconnect whose
+// Last-Event-ID names the status that is still current gets no copy of it.
+// (The stream reads snapshots; there is no backlog of statuses to replay.)
+func statusMark(status []byte) string {
+	sum := sha256.Sum256(status)
+	return hex.EncodeToString(sum[:8])
 }
 
 // releaseError answers an error from the releases client.

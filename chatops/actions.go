@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	slackprov "github.com/cutoverhq/cutover/providers/slack"
+	"github.com/cutoverhq/cutover/slackbuttons"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -19,7 +20,7 @@ import (
 type press struct {
 	who         actor
 	action      string // workflows.UpdateApprove or UpdateAbort
-	value       slackprov.ButtonValue
+	value       slackbuttons.Value
 	messageTs   string
 	responseURL string
 	original    slack.Message
@@ -57,14 +58,14 @@ func (h *handler) parsePress(cb *slack.InteractionCallback) (press, bool) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		var action string
 		switch a.ActionID {
-		case slackprov.ActionApprove:
+		case slackbuttons.ActionApprove:
 			action = workflows.UpdateApprove
-		case slackprov.ActionAbort:
+		case slackbuttons.ActionAbort:
 			action = workflows.UpdateAbort
 		default:
 			continue
 		}
-		v, err := slackprov.ParseButtonValue(a.Value)
+		v, err := slackbuttons.Parse(a.Value)
 		if err != nil || !reApp.MatchString(v.App) {
 			return press{}, false
 		}

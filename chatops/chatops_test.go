@@ -27,6 +27,7 @@ import (
 	"github.com/cutoverhq/cutover/providers"
 	slackprov "github.com/cutoverhq/cutover/providers/slack"
 	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/slackbuttons"
 	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"
 )
@@ -339,7 +340,7 @@ func TestAttacksAreRefusedBeforeAnything(t *testing.T) {
 	e := newEnv(t)
 	body := command("U111", "alice", "C123", "approve shop looks good", "trig-1")
 	good := func() signed { return e.sign("/slack/commands", body) }
-	payload := pressPayload(e, "U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig-2")
+	payload := pressPayload(e, "U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig-2")
 	ts := strconv.FormatInt(e.now.Unix(), 10)
 	for _, c := range []struct {
 		name string
@@ -711,7 +712,7 @@ func pressPayload(e *env, user, name, channel, actionID, version, trigger string
 
 // pressPayloadAt is pressPayload without an env.
 func pressPayloadAt(now time.Time, last *verdict.Verdict, responseURL, user, name, channel, actionID, version, trigger string) string {
-	v := slackprov.ButtonValue{App: "shop", Version: version}
+	v := slackbuttons.Value{App: "shop", Version: version}
 	ev := providers.Event{App: "shop", Version: version, Kind: "approval-needed", Time: now,
 		Message: "shop 1.4.2 -> " + version + " is waiting for approval (at 50% green)", Verdict: last}
 	blocks := append(slackprov.RequestBlocks(ev), slackprov.Buttons(v))
@@ -728,7 +729,7 @@ func pressPayloadAt(now time.Time, last *verdict.Verdict, responseURL, user, nam
 		"message":      msg,
 		"response_url": responseURL,
 		"actions": []any{map[string]any{
-			"action_id": actionID, "block_id": slackprov.BlockDecide, "type": "button",
+			"action_id": actionID, "block_id": slackbuttons.BlockDecide, "type": "button",
 			"value": v.Encode(), "action_ts": "1700000001.000002", "text": map[string]any{"type": "plain_text", "text": "Approve"},
 		}},
 	}
@@ -757,7 +758,7 @@ func blocksJSON(m map[string]any) string {
 
 func TestApproveButton(t *testing.T) {
 	e := newEnv(t)
-	r := e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig-a")
+	r := e.press("U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig-a")
 	_, d := e.rel.calls()
 	want := decideCall{App: "shop", Action: "approve", UpdateID: "slack-btn:C123:1700000000.000001:approve:U111",
 		D: workflows.Decision{By: "<@U111> (alice)", Principal: identity.Principal{Door: identity.Slack, ID: "U111"}, Via: "slack"}}
@@ -769,7 +770,7 @@ func TestApproveButton(t *testing.T) {
 		t.Fatalf("responses = %+v", r)
 	}
 	blocks := blocksJSON(r[0])
-	if strings.Contains(blocks, slackprov.ActionApprove) || strings.Contains(blocks, `"actions"`) {
+	if strings.Contains(blocks, slackbuttons.ActionApprove) || strings.Contains(blocks, `"actions"`) {
 		t.Errorf("the buttons are still there: %s", blocks)
 	}
 	for _, w := range []string{"*approved* by \\u003c@U111\\u003e at 2023-11-14T22:13:20Z", "p_value=0.6847", "waiting for approval"} {
@@ -780,13 +781,13 @@ func TestApproveButton(t *testing.T) {
 
 	// Slack (or an impatient user) sends the press again: the same update ID,
 	// so the release answers it once.
-	e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig-b")
+	e.press("U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig-b")
 	_, d = e.rel.calls()
 	if len(d) != 2 || d[1].UpdateID != d[0].UpdateID {
 		t.Fatalf("retry: decisions = %+v", d)
 	}
 	// Another approver pressing the same button is their own decision.
-	e.press("U222", "bob", "C123", slackprov.ActionApprove, "1.5.0", "trig-c")
+	e.press("U222", "bob", "C123", slackbuttons.ActionApprove, "1.5.0", "trig-c")
 	_, d = e.rel.calls()
 	if len(d) != 3 || d[2].UpdateID == d[0].UpdateID || d[2].D.By != "<@U222> (bob)" {
 		t.Fatalf("second approver: decisions = %+v", d)
@@ -795,13 +796,13 @@ func TestApproveButton(t *testing.T) {
 
 func TestAbortButton(t *testing.T) {
 	e := newEnv(t)
-	r := e.press("U222", "bob", "C123", slackprov.ActionAbort, "1.5.0", "trig-a")
+	r := e.press("U222", "bob", "C123", slackbuttons.ActionAbort, "1.5.0", "trig-a")
 	_, d := e.rel.calls()
 	if len(d) != 1 || d[0].Action != "abort" || d[0].D.Reason != "aborted from Slack by <@U222> (bob)" ||
 		d[0].UpdateID != "slack-btn:C123:1700000000.000001:abort:U222" {
 		t.Fatalf("decisions = %+v", d)
 	}
-	if len(r) != 1 || r[0]["replace_original"] != true || !strings.Contains(blocksJSON(r[0]), "*aborted* by") || strings.Contains(blocksJSON(r[0]), slackprov.ActionAbort) {
+	if len(r) != 1 || r[0]["replace_original"] != true || !strings.Contains(blocksJSON(r[0]), "*aborted* by") || strings.Contains(blocksJSON(r[0]), slackbuttons.ActionAbort) {
 		t.Fatalf("responses = %+v", r)
 	}
 }
@@ -809,10 +810,10 @@ func TestAbortButton(t *testing.T) {
 func TestButtonRefusals(t *testing.T) {
 	e := newEnv(t)
 	for _, c := range []struct{ user, channel, action, version, why string }{
-		{"U666", "C123", slackprov.ActionApprove, "1.5.0", "<@U666> is not an approver of shop"},
-		{"U666", "C123", slackprov.ActionAbort, "1.5.0", "<@U666> is not an approver of shop"},
-		{"U111", "C999", slackprov.ActionApprove, "1.5.0", "decisions on shop are taken in <#C123> only"},
-		{"U111", "C123", slackprov.ActionApprove, "1.4.0", "this message is about shop 1.4.0, but the release of shop now is 1.5.0"},
+		{"U666", "C123", slackbuttons.ActionApprove, "1.5.0", "<@U666> is not an approver of shop"},
+		{"U666", "C123", slackbuttons.ActionAbort, "1.5.0", "<@U666> is not an approver of shop"},
+		{"U111", "C999", slackbuttons.ActionApprove, "1.5.0", "decisions on shop are taken in <#C123> only"},
+		{"U111", "C123", slackbuttons.ActionApprove, "1.4.0", "this message is about shop 1.4.0, but the release of shop now is 1.5.0"},
 	} {
 		r := e.press(c.user, "x", c.channel, c.action, c.version, "trig")
 		if len(r) != 1 || r[0]["replace_original"] != false || r[0]["response_type"] != "ephemeral" || !strings.Contains(r[0]["text"].(string), c.why) {
@@ -820,13 +821,13 @@ func TestButtonRefusals(t *testing.T) {
 		}
 	}
 	e.rel.status.StartedBy = "<@U111> (alice)"
-	r := e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig")
+	r := e.press("U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig")
 	if len(r) != 1 || !strings.Contains(r[0]["text"].(string), "started this release") {
 		t.Errorf("starter: %+v", r)
 	}
 	e.rel.status.StartedBy = ""
 	e.rel.status.Outcome = workflows.OutcomePromoted
-	r = e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig")
+	r = e.press("U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig")
 	if len(r) != 1 || !strings.Contains(r[0]["text"].(string), "has ended (promoted)") {
 		t.Errorf("ended: %+v", r)
 	}
@@ -838,7 +839,7 @@ func TestButtonRefusals(t *testing.T) {
 	e.rel.decideFn = func(decideCall) (string, error) {
 		return "", fmt.Errorf("approve shop: no approval is pending: the release is at step 5 (soak): %w", releases.ErrRejected)
 	}
-	r = e.press("U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig")
+	r = e.press("U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig")
 	if len(r) != 1 || r[0]["replace_original"] != false || !strings.Contains(r[0]["text"].(string), "The release refused: approve shop: no approval is pending") {
 		t.Errorf("release refused: %+v", r)
 	}
@@ -846,7 +847,7 @@ func TestButtonRefusals(t *testing.T) {
 
 func TestButtonWithoutResponseURLEditsWithChatUpdate(t *testing.T) {
 	e := newEnv(t)
-	payload := pressPayload(e, "U111", "alice", "C123", slackprov.ActionApprove, "1.5.0", "trig")
+	payload := pressPayload(e, "U111", "alice", "C123", slackbuttons.ActionApprove, "1.5.0", "trig")
 	form, _ := url.ParseQuery(payload)
 	var p map[string]any
 	_ = json.Unmarshal([]byte(form.Get("payload")), &p)
@@ -862,7 +863,7 @@ func TestButtonWithoutResponseURLEditsWithChatUpdate(t *testing.T) {
 		t.Fatalf("chat.update calls: %d", len(e.slack.updates))
 	}
 	u := e.slack.updates[0]
-	if u.Get("channel") != "C123" || u.Get("ts") != "1700000000.000001" || strings.Contains(u.Get("blocks"), slackprov.ActionApprove) || !strings.Contains(u.Get("blocks"), "approved") {
+	if u.Get("channel") != "C123" || u.Get("ts") != "1700000000.000001" || strings.Contains(u.Get("blocks"), slackbuttons.ActionApprove) || !strings.Contains(u.Get("blocks"), "approved") {
 		t.Errorf("chat.update = %v", u)
 	}
 }
@@ -1004,7 +1005,7 @@ func TestLongUserIDIsNotOneOfOurs(t *testing.T) {
 	if code, _ := e.send(e.sign("/slack/commands", command(long, "x", "C123", "abort shop r", "t1"))); code != http.StatusBadRequest {
 		t.Errorf("a slash command from a 2001-character user ID: %d", code)
 	}
-	if r := e.press(long, "x", "C123", slackprov.ActionAbort, "1.5.0", "t2"); len(r) != 0 {
+	if r := e.press(long, "x", "C123", slackbuttons.ActionAbort, "1.5.0", "t2"); len(r) != 0 {
 		t.Errorf("a press from a 2001-character user ID: %+v", r)
 	}
 	if _, d := e.rel.calls(); len(d) != 0 {

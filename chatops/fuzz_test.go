@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	slackprov "github.com/cutoverhq/cutover/providers/slack"
+	"github.com/cutoverhq/cutover/slackbuttons"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -148,12 +148,12 @@ func FuzzInteractionPayload(f *testing.F) {
 	now := time.Unix(1700000000, 0)
 	last := waitingShop().LastVerdict
 	for _, c := range []struct{ user, channel, action, version string }{
-		{"U111", "C123", slackprov.ActionApprove, "1.5.0"},
-		{"U222", "C123", slackprov.ActionAbort, "1.5.0"},
-		{"U666", "C123", slackprov.ActionAbort, "1.5.0"},
-		{"U111", "C999", slackprov.ActionApprove, "1.5.0"},
-		{"U111", "C123", slackprov.ActionApprove, "1.4.0"},
-		{"U" + strings.Repeat("2", 40), "C123", slackprov.ActionAbort, "1.5.0"},
+		{"U111", "C123", slackbuttons.ActionApprove, "1.5.0"},
+		{"U222", "C123", slackbuttons.ActionAbort, "1.5.0"},
+		{"U666", "C123", slackbuttons.ActionAbort, "1.5.0"},
+		{"U111", "C999", slackbuttons.ActionApprove, "1.5.0"},
+		{"U111", "C123", slackbuttons.ActionApprove, "1.4.0"},
+		{"U" + strings.Repeat("2", 40), "C123", slackbuttons.ActionAbort, "1.5.0"},
 	} {
 		form, _ := url.ParseQuery(pressPayloadAt(now, last, "https://hooks.slack.com/actions/T1/1/x", c.user, "bob", c.channel, c.action, c.version, "trig"))
 		f.Add(form.Get("payload"))

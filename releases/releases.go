@@ -144,36 +144,51 @@ func (r *Client) lastPromoted(ctx context.Context, app string) string {
 
 // Status returns the app's current or last release.
 func (r *Client) Status(ctx context.Context, app string) (workflows.Status, error) {
+	st, _, err := r.StatusRun(ctx, app, "")
+	return st, err
+}
+
+// StatusRun returns one release run of the app and its run ID: the run runID,
+// or with "" the app's current or last one. A run ID of another app's release
+// is not found, since the workflow ID is the app's.
+func (r *Client) StatusRun(ctx context.Context, app, runID string) (workflows.Status, string, error) {
 	var st workflows.Status
 	id := workflows.WorkflowID(app)
-	desc, err := r.c.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := r.c.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
-		return st, notFound(app, err)
+		return st, runID, notFoundRun(app, runID, err)
 	}
 	// Everything below reads the run that was described: with no run ID, a
 	// release started meanwhile would be read instead, and GetWorkflow would
 	// wait for that one to end.
-	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	runID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	if desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		v, err := r.c.QueryWorkflow(ctx, id, runID, workflows.QueryStatus)
 		if err != nil {
-			return st, fmt.Errorf("query %s: %w", id, err)
+			return st, runID, fmt.Errorf("query %s: %w", id, err)
 		}
-		return st, v.Get(&st)
+		return st, runID, v.Get(&st)
 	}
 	// A closed release's result is in its history: no worker is needed to read it.
 	if err := r.c.GetWorkflow(ctx, id, runID).Get(ctx, &st); err != nil {
-		return st, fmt.Errorf("release %s ended without a result (%s): %w", id, desc.GetWorkflowExecutionInfo().GetStatus(), err)
+		return st, runID, fmt.Errorf("release %s ended without a result (%s): %w", id, desc.GetWorkflowExecutionInfo().GetStatus(), err)
 	}
-	return st, nil
+	return st, runID, nil
 }
 
 // Decide sends a decision (approve, abort, pause, resume, rollback) as an update
 // and returns the release's answer. updateID may be "" (one is made up); a retry
 // with the same ID is answered once.
 func (r *Client) Decide(ctx context.Context, app, action string, d workflows.Decision, updateID string) (string, error) {
+	return r.DecideRun(ctx, app, "", action, d, updateID)
+}
+
+// DecideRun is Decide for one release run: with a run ID that is not the
+// app's current run (another release started since), nothing is decided.
+func (r *Client) DecideRun(ctx context.Context, app, runID, action string, d workflows.Decision, updateID string) (string, error) {
 	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.WorkflowID(app),
+		RunID:        runID,
 		UpdateID:     updateID,
 		UpdateName:   action,
 		Args:         []any{d},
@@ -191,19 +206,22 @@ func (r *Client) Decide(ctx context.Context, app, action string, d workflows.Dec
 	case errors.As(err, &nf) && strings.Contains(nf.Error(), "completed"):
 		return "", fmt.Errorf("%s %s: the release has ended: %w", action, app, ErrRejected)
 	case errors.As(err, &nf):
-		return "", fmt.Errorf("%s %s: %w", action, app, notFound(app, err))
+		return "", fmt.Errorf("%s %s: %w", action, app, notFoundRun(app, runID, err))
 	case errors.As(err, &app2):
 		return "", fmt.Errorf("%s %s: %s: %w", action, app, app2.Message(), ErrRejected)
 	}
 	return "", fmt.Errorf("%s %s: %w", action, app, err)
 }
 
-func notFound(app string, err error) error {
+func notFoundRun(app, runID string, err error) error {
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return fmt.Errorf("%w for app %q (cutover list shows the releases)", ErrNotFound, app)
+	if !errors.As(err, &nf) {
+		return err
 	}
-	return err
+	if runID != "" {
+		return fmt.Errorf("%w for app %q with run ID %q (cutover list shows the releases)", ErrNotFound, app, runID)
+	}
+	return fmt.Errorf("%w for app %q (cutover list shows the releases)", ErrNotFound, app)
 }
 
 // Summary is one release in a list.
@@ -288,15 +306,27 @@ func (r *Client) List(ctx context.Context, f Filter) ([]Summary, error) {
 // Wait follows a release until it ends, calling progress whenever its status
 // changes, and returns the final status.
 func (r *Client) Wait(ctx context.Context, app string, every time.Duration, progress func(workflows.Status)) (workflows.Status, error) {
+	return r.WaitRun(ctx, app, "", every, progress)
+}
+
+// WaitRun is Wait for one release run ("" for the app's current one): a CI
+// job that lost its connection re-attaches to exactly its own release.
+func (r *Client) WaitRun(ctx context.Context, app, runID string, every time.Duration, progress func(workflows.Status)) (workflows.Status, error) {
 	id := workflows.WorkflowID(app)
-	done := make(chan error, 1)
 	var final workflows.Status
-	go func() { done <- r.c.GetWorkflow(ctx, id, "").Get(ctx, &final) }()
+	if runID != "" {
+		// A run ID that is not the app's fails here, not after a wait.
+		if _, _, err := r.StatusRun(ctx, app, runID); err != nil {
+			return final, err
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.c.GetWorkflow(ctx, id, runID).Get(ctx, &final) }()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var last string
 	for {
-		if st, err := r.Status(ctx, app); err == nil {
+		if st, _, err := r.StatusRun(ctx, app, runID); err == nil {
 			if k := fingerprint(st); k != last {
 				last = k
 				progress(st)

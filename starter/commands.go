@@ -166,7 +166,7 @@ func planCmd() *cobra.Command {
 
 func releaseCmd(g *globals) *cobra.Command {
 	var file, by string
-	var wait bool
+	var wait, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "release [APP VERSION | -f release.yaml] [--wait]",
 		Short: "Start a release; with --wait, follow it and exit 0 promoted, 3 rolled back, 4 aborted",
@@ -195,18 +195,38 @@ func releaseCmd(g *globals) *cobra.Command {
 					return err
 				}
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "started release of %s %s (workflow %s, run %s)\n", rel.App, rel.Version, started.WorkflowID, started.RunID)
+				if asJSON {
+					// For a script: the run ID re-attaches to this release
+					// (status, watch and the decisions take --run).
+					enc := json.NewEncoder(out)
+					if err := enc.Encode(startedJSON{App: rel.App, Version: rel.Version, Started: started}); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(out, "started release of %s %s (workflow %s, run %s)\n", rel.App, rel.Version, started.WorkflowID, started.RunID)
+				}
 				if !wait {
 					return nil
 				}
-				return follow(ctx, rc, rel.App, out)
+				if asJSON {
+					out = cmd.ErrOrStderr() // standard output stays one JSON object
+				}
+				return follow(ctx, rc, rel.App, started.RunID, out)
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release request or spec (- for stdin)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the release until it ends; the exit code tells the outcome")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {app, version, workflowId, runId} as JSON (progress with --wait goes to standard error)")
 	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release, as free text (default: CI run or $USER)")
 	return cmd
+}
+
+// startedJSON is what release --json prints.
+type startedJSON struct {
+	App     string `json:"app"`
+	Version string `json:"version"`
+	releases.Started
 }
 
 // releaseInput is what `cutover release` sends: a request for APP VERSION, a
@@ -275,9 +295,9 @@ func whoami() string {
 // follow shows the release's progress until it ends (a live view on a
 // terminal, timestamped lines otherwise) and turns the outcome into the exit
 // code.
-func follow(ctx context.Context, rc *releases.Client, app string, out io.Writer) error {
+func follow(ctx context.Context, rc *releases.Client, app, runID string, out io.Writer) error {
 	p := newProgress(out)
-	final, err := rc.Wait(ctx, app, time.Second, p.update)
+	final, err := rc.WaitRun(ctx, app, runID, time.Second, p.update)
 	if err != nil {
 		p.stop()
 		return err
@@ -294,28 +314,37 @@ func follow(ctx context.Context, rc *releases.Client, app string, out io.Writer)
 	return &exitCode{exitError, fmt.Sprintf("release %s: %s", spec.Printable(final.Outcome), spec.Printable(final.Reason))}
 }
 
+// runFlag is --run: one release run of the app, as release --json names it.
+func runFlag(cmd *cobra.Command, runID *string) {
+	cmd.Flags().StringVar(runID, "run", "", "this release run only (its run ID, as release --json prints it), not the app's latest")
+}
+
 func watchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "watch APP",
+	var runID string
+	cmd := &cobra.Command{
+		Use:   "watch APP [--run RUN_ID]",
 		Short: "Follow an app's release until it ends (exit codes as release --wait)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
-				return follow(ctx, rc, args[0], cmd.OutOrStdout())
+				return follow(ctx, rc, args[0], runID, cmd.OutOrStdout())
 			})
 		},
 	}
+	runFlag(cmd, &runID)
+	return cmd
 }
 
 func statusCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var runID string
 	cmd := &cobra.Command{
-		Use:   "status APP",
+		Use:   "status APP [--run RUN_ID]",
 		Short: "Show an app's current or last release",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
-				st, err := rc.Status(ctx, args[0])
+				st, _, err := rc.StatusRun(ctx, args[0], runID)
 				if err != nil {
 					return err
 				}
@@ -330,6 +359,7 @@ func statusCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	runFlag(cmd, &runID)
 	return cmd
 }
 
@@ -364,6 +394,7 @@ func listCmd(g *globals) *cobra.Command {
 
 func decideCmd(g *globals, action, short string) *cobra.Command {
 	var d workflows.Decision
+	var runID string
 	cmd := &cobra.Command{
 		Use:   action + " APP",
 		Short: short,
@@ -376,7 +407,7 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 			}
 			d.Principal = p
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
-				msg, err := rc.Decide(ctx, args[0], action, d, "")
+				msg, err := rc.DecideRun(ctx, args[0], runID, action, d, "")
 				if err != nil {
 					return err
 				}
@@ -393,6 +424,7 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 		fl.StringVar(&d.By, "as", whoami(), "who decides")
 	}
 	fl.StringVar(&d.Reason, "reason", "", "why")
+	runFlag(cmd, &runID)
 	if action == workflows.UpdateAbort {
 		_ = cmd.MarkFlagRequired("reason")
 	}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +31,8 @@ import (
 // serveFlags are cutover serve's settings.
 type serveFlags struct {
 	listen, tokensFile, uiURL string
+	publicURL                 string
+	trustProxy                bool
 	tlsCert, tlsKey           string
 	logFormat, logLevel       string
 	chatopsConfig             string
@@ -59,9 +63,11 @@ func serveCmd(g *globals) *cobra.Command {
 		Use:   "serve --tokens-file tokens.yaml",
 		Short: "Serve the HTTP API for CI: start, follow and steer releases",
 		Long: `Serve the HTTP API (GET /openapi.json describes it): POST /v1/releases starts a
-release, GET /v1/releases/{app} reads its status, GET /v1/releases/{app}/events
-follows it as server-sent events, POST /v1/releases/{app}/{approve|abort|pause|
-resume|rollback} decides, GET /v1/releases lists.
+release, GET /v1/releases/{app}[/runs/{runId}] reads its status, GET
+/v1/releases/{app}[/runs/{runId}]/events follows it as server-sent events
+(resumable with Last-Event-ID), POST /v1/releases/{app}/{approve|abort|pause|
+resume|rollback} decides, GET /v1/releases lists. /openapi.json names the
+server as --public-url, or as the request reached it.
 
 Every call needs a bearer token; the tokens file holds their SHA-256 hashes and
 scopes (release:start, release:approve, release:read):
@@ -100,6 +106,8 @@ SIGTERM stops accepting, ends event streams and lets calls in flight finish.
 	fl.StringVar(&f.listen, "listen", temporalconn.Getenv("CUTOVER_API_LISTEN", "127.0.0.1:8090"), "address to listen on (CUTOVER_API_LISTEN)")
 	fl.StringVar(&f.tokensFile, "tokens-file", os.Getenv("CUTOVER_API_TOKENS_FILE"), "YAML or JSON file of token names, SHA-256 hashes and scopes (CUTOVER_API_TOKENS_FILE)")
 	fl.StringVar(&f.uiURL, "ui-url", temporalconn.Getenv("CUTOVER_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI base URL, for links to a release (CUTOVER_UI_URL)")
+	fl.StringVar(&f.publicURL, "public-url", os.Getenv("CUTOVER_API_PUBLIC_URL"), "the API's base URL as clients reach it, for /openapi.json's servers (default: the request's scheme and Host; CUTOVER_API_PUBLIC_URL)")
+	fl.BoolVar(&f.trustProxy, "trust-proxy", false, "take /openapi.json's server from X-Forwarded-Proto and X-Forwarded-Host: only behind a proxy that sets them (CUTOVER_API_TRUST_PROXY=true)")
 	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("CUTOVER_API_TLS_CERT"), "serve HTTPS with this certificate (PEM; CUTOVER_API_TLS_CERT)")
 	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("CUTOVER_API_TLS_KEY"), "the certificate's private key (PEM; CUTOVER_API_TLS_KEY)")
 	fl.StringVar(&f.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
@@ -139,6 +147,18 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 	}
 	if err := checkServeTimeouts(f); err != nil {
 		return &exitCode{exitUsage, err.Error()}
+	}
+	if f.publicURL != "" {
+		if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return &exitCode{exitUsage, fmt.Sprintf("--public-url: %q is not an http(s) URL like https://cutover.example.com", f.publicURL)}
+		}
+	}
+	if v := os.Getenv("CUTOVER_API_TRUST_PROXY"); v != "" && !cmd.Flags().Changed("trust-proxy") {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &exitCode{exitUsage, fmt.Sprintf("CUTOVER_API_TRUST_PROXY: %q is not true or false", v)}
+		}
+		f.trustProxy = b
 	}
 	tokens, err := api.LoadTokens(f.tokensFile)
 	if err != nil {
@@ -183,7 +203,8 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 		defer func() { signal.Stop(hup); close(hup) }()
 		go store.ReloadOn(hup, log)
 	}
-	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout},
+	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout,
+		PublicURL: f.publicURL, TrustProxy: f.trustProxy},
 		api.NewTemporal(rc, tc), defs, log)
 	if err != nil {
 		return err

@@ -42,6 +42,11 @@ func (s *slowReleases) Status(ctx context.Context, app string) (workflows.Status
 	return workflows.Status{App: app, Version: "1.5.0", Stage: "soak", Outcome: workflows.OutcomeRunning}, nil
 }
 
+func (s *slowReleases) StatusRun(ctx context.Context, app, _ string) (workflows.Status, string, error) {
+	st, err := s.Status(ctx, app)
+	return st, "run-1", err
+}
+
 func (s *slowReleases) Decide(context.Context, string, string, workflows.Decision, string) (string, error) {
 	return "done", nil
 }
@@ -206,5 +211,30 @@ func TestRouterTimeoutFlags(t *testing.T) {
 	cmd.SetErr(io.Discard)
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `CUTOVER_ROUTER_READ_TIMEOUT: "forever" is not a duration`) {
 		t.Errorf("a bad variable: %v", err)
+	}
+}
+
+// TestServePublicURLFlags: --public-url must be an http(s) URL and
+// CUTOVER_API_TRUST_PROXY a boolean; good values get as far as the tokens
+// file.
+func TestServePublicURLFlags(t *testing.T) {
+	run := func(args ...string) error {
+		cmd := serveCmd(&globals{})
+		cmd.SetArgs(append([]string{"--tokens-file", "/nonexistent/tokens.yaml"}, args...))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		return cmd.Execute()
+	}
+	if err := run("--public-url", "https://cutover.example.com/", "--trust-proxy"); err == nil || !strings.Contains(err.Error(), "/nonexistent/tokens.yaml") {
+		t.Errorf("good flags: %v", err)
+	}
+	for _, bad := range []string{"cutover.example.com", "ftp://cutover.example.com", "https://", "https://x.example/?a=b"} {
+		if err := run("--public-url", bad); err == nil || !strings.Contains(err.Error(), "--public-url") {
+			t.Errorf("--public-url %q: %v", bad, err)
+		}
+	}
+	t.Setenv("CUTOVER_API_TRUST_PROXY", "yes please")
+	if err := run(); err == nil || !strings.Contains(err.Error(), "CUTOVER_API_TRUST_PROXY") {
+		t.Errorf("CUTOVER_API_TRUST_PROXY=yes please: %v", err)
 	}
 }

@@ -178,6 +178,10 @@ func TestAPIEndToEnd(t *testing.T) {
 		t.Fatalf("GET /openapi.json: %d", doc.status)
 	}
 	cl.v = apitest.Load(t, doc.body)
+	var servers struct{ Servers []struct{ URL string } }
+	if err := json.Unmarshal(doc.body, &servers); err != nil || len(servers.Servers) != 1 || servers.Servers[0].URL != cl.base {
+		t.Errorf("/openapi.json servers %+v, want the address this request reached, %s", servers.Servers, cl.base)
+	}
 
 	app := "api-shop"
 	spec := request(app, "1.5.0")
@@ -193,7 +197,7 @@ func TestAPIEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if started.App != app || started.Version != "1.5.0" || started.WorkflowID != "release/"+app || started.RunID == "" ||
-		started.Links.Events != "/v1/releases/"+app+"/events" || !strings.HasSuffix(started.Links.UI, "/workflows/release%2F"+app+"/"+started.RunID+"/history") {
+		started.Links.Events != "/v1/releases/"+app+"/runs/"+started.RunID+"/events" || !strings.HasSuffix(started.Links.UI, "/workflows/release%2F"+app+"/"+started.RunID+"/history") {
 		t.Errorf("start answered %+v", started)
 	}
 
@@ -389,6 +393,27 @@ func TestAPIEndToEnd(t *testing.T) {
 	r = cl.do("POST", "/v1/releases", tokCI, request("api-cart", "2.0.0"), yamlCT...)
 	if r.status != http.StatusCreated {
 		t.Fatalf("start api-cart: %d %s", r.status, r.body)
+	}
+	var cart api.StartResponse
+	_ = json.Unmarshal(r.body, &cart)
+
+	// By run ID: the ended api-shop run re-attaches, a run ID of api-cart's
+	// under api-shop is not found, and a stream resumed after its outcome
+	// answers 204.
+	r = cl.do("GET", started.Links.Self, tokDash, nil)
+	var byRun api.RunStatus
+	_ = json.Unmarshal(r.body, &byRun)
+	if r.status != http.StatusOK || byRun.RunID != started.RunID || byRun.Outcome != workflows.OutcomePromoted {
+		t.Errorf("GET %s: %d %s", started.Links.Self, r.status, r.body)
+	}
+	for _, path := range []string{"/v1/releases/" + app + "/runs/" + cart.RunID, "/v1/releases/" + app + "/runs/" + cart.RunID + "/events"} {
+		if r := cl.do("GET", path, tokDash, nil); r.status != http.StatusNotFound || strings.Contains(string(r.body), "2.0.0") {
+			t.Errorf("api-cart's run under %s: %d %s; want 404", app, r.status, r.body)
+		}
+	}
+	r = cl.do("GET", started.Links.Events, tokDash, nil, "Last-Event-ID", started.RunID+"/outcome")
+	if r.status != http.StatusNoContent {
+		t.Errorf("events after the outcome with Last-Event-ID: %d %s; want 204", r.status, r.body)
 	}
 	req, _ = http.NewRequestWithContext(ctx, "GET", cl.base+"/v1/releases/api-cart/events", nil)
 	req.Header.Set("Authorization", "Bearer "+tokDash)

@@ -18,6 +18,7 @@ import (
 // itself was cancelled.
 func (r *release) rollback(ctx workflow.Context) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	began := workflow.Now(ctx)
 	r.st.Stage, r.st.Waiting, r.gate = StageRollback, "", ""
 	r.publish(ctx)
 	r.notify(ctx, "rollback", fmt.Sprintf("%s is rolling back: %s", r.summary(), r.stop.reason))
@@ -30,6 +31,7 @@ func (r *release) rollback(ctx workflow.Context) {
 			r.finish(ctx, OutcomeFailed, fmt.Sprintf("%s; traffic could not be sent back to blue: %s", r.stop.reason, errorText(err)))
 			return
 		}
+		r.recordRollbackTimes(ctx, began)
 	}
 	r.trafficBack = true
 	r.publish(ctx)

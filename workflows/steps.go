@@ -275,6 +275,7 @@ func (r *release) analyze(ctx workflow.Context, s *spec.AnalysisStep) (stepResul
 // judge acts on a verdict: Pass goes on, Fail rolls back, Inconclusive rolls
 // back or holds for a person, as the spec says. Nothing passes on missing data.
 func (r *release) judge(ctx workflow.Context, what string, v verdict.Verdict, onInconclusive string) error {
+	r.countVerdict(ctx, what, v.Result)
 	switch v.Result {
 	case verdict.Pass:
 		return nil

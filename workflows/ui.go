@@ -137,10 +137,37 @@ func writeMetrics(b *strings.Builder, ms []verdict.Metric) {
 // Release metrics, through the SDK's metrics handler so that replays do not count
 // twice; the worker exports them on /metrics with the SDK's own.
 const (
-	metricReleases = "cutover_releases"
-	metricStage    = "cutover_stage_duration"
-	metricWeight   = "cutover_traffic_weight"
+	metricReleases  = "cutover_releases"
+	metricStage     = "cutover_stage_duration"
+	metricWeight    = "cutover_traffic_weight"
+	metricVerdicts  = "cutover_verdicts"
+	metricDetection = "cutover_detection_duration"
+	metricRollback  = "cutover_rollback_duration"
 )
+
+// Metrics emit no commands (the SDK's metrics handler does nothing on
+// replay), so recording more of them changes no history: no GetVersion.
+
+// countVerdict counts a verdict the release acted on: check is "soak guard"
+// or "analysis".
+func (r *release) countVerdict(ctx workflow.Context, check string, result verdict.Result) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App, "check": check, "result": string(result)}).Counter(metricVerdicts).Inc(1)
+}
+
+// recordRollbackTimes records, once traffic is back on blue after a rollback
+// that began at began, how long green had taken traffic before the release
+// stopped (how long the problem took to be detected, for a failed check) and
+// how long traffic took to get back to blue.
+func (r *release) recordRollbackTimes(ctx workflow.Context, began time.Time) {
+	h := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App})
+	for _, s := range r.st.Steps {
+		if s.Kind == spec.KindSetWeight && s.State == StateDone && !s.Ended.IsZero() {
+			h.Timer(metricDetection).Record(began.Sub(s.Ended))
+			break
+		}
+	}
+	h.Timer(metricRollback).Record(workflow.Now(ctx).Sub(began))
+}
 
 func (r *release) recordWeight(ctx workflow.Context) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App}).Gauge(metricWeight).Update(float64(r.st.Weights.Green))

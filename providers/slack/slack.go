@@ -14,7 +14,7 @@
 // release (app, version, and the event's message: previous -> new version and
 // the traffic split), the verdict's numbers (one line per metric; "no verdict
 // yet" without one) and Approve and Abort buttons whose values carry the app
-// and the version (see ButtonValue); the chatops package handles the presses.
+// and the version (see slackbuttons.Value); the chatops package handles the presses.
 // It remembers the message (channel, ts) per app and version, in memory; a
 // newer request for the same release closes the older one (its buttons go),
 // and when the release ends it edits the message to show the outcome, without
@@ -33,7 +33,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,19 +45,12 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/slackbuttons"
 	"github.com/cutoverhq/cutover/verdict"
 )
 
 // Type is the provider's name in release.yaml.
 const Type = "slack"
-
-// Action IDs of the buttons and the block that holds them; chatops matches on
-// them.
-const (
-	ActionApprove = "cutover_approve"
-	ActionAbort   = "cutover_abort"
-	BlockDecide   = "cutover_decide"
-)
 
 // Event kinds the workflow sends.
 const (
@@ -92,31 +84,6 @@ func IsOutcome(kind string) bool {
 // asksForDecision reports whether the kind gets the message with buttons.
 func asksForDecision(kind string) bool {
 	return kind == KindApprovalNeeded || kind == KindDecisionNeeded
-}
-
-// ButtonValue is what an Approve or Abort button carries: the release it
-// decides on. Encoded as JSON, {"app":"shop","version":"1.5.0"}.
-type ButtonValue struct {
-	App     string `json:"app"`
-	Version string `json:"version"`
-}
-
-// Encode returns the button's value.
-func (b ButtonValue) Encode() string {
-	v, _ := json.Marshal(b) // two strings always marshal
-	return string(v)
-}
-
-// ParseButtonValue reads a button's value.
-func ParseButtonValue(s string) (ButtonValue, error) {
-	var b ButtonValue
-	if err := json.Unmarshal([]byte(s), &b); err != nil {
-		return b, fmt.Errorf("button value: %w", err)
-	}
-	if b.App == "" || b.Version == "" {
-		return b, errors.New("button value: needs app and version")
-	}
-	return b, nil
 }
 
 // Settings are the provider's release.yaml settings.
@@ -247,7 +214,7 @@ func (n *Notifier) ask(ctx context.Context, e providers.Event) error {
 	text := fallbackText(e)
 	ch, ts, err := api.PostMessageContext(ctx, n.s.Channel,
 		slack.MsgOptionText(text, false),
-		slack.MsgOptionBlocks(append(blocks, Buttons(ButtonValue{App: e.App, Version: e.Version}))...))
+		slack.MsgOptionBlocks(append(blocks, Buttons(slackbuttons.Value{App: e.App, Version: e.Version}))...))
 	if err != nil {
 		return classify("post the request for a decision", err)
 	}
@@ -418,13 +385,13 @@ func RequestBlocks(e providers.Event) []slack.Block {
 }
 
 // Buttons is the actions block with Approve and Abort.
-func Buttons(v ButtonValue) *slack.ActionBlock {
-	approve := slack.NewButtonBlockElement(ActionApprove, v.Encode(), plain("Approve")).WithStyle(slack.StylePrimary)
-	abort := slack.NewButtonBlockElement(ActionAbort, v.Encode(), plain("Abort")).WithStyle(slack.StyleDanger).
+func Buttons(v slackbuttons.Value) *slack.ActionBlock {
+	approve := slack.NewButtonBlockElement(slackbuttons.ActionApprove, v.Encode(), plain("Approve")).WithStyle(slack.StylePrimary)
+	abort := slack.NewButtonBlockElement(slackbuttons.ActionAbort, v.Encode(), plain("Abort")).WithStyle(slack.StyleDanger).
 		WithConfirm(slack.NewConfirmationBlockObject(plain("Abort the release?"),
 			mrkdwn(fmt.Sprintf("All traffic goes back to blue and %s %s is removed.", Escape(v.App), Escape(v.Version))),
 			plain("Abort"), plain("Cancel")))
-	return slack.NewActionBlock(BlockDecide, approve, abort)
+	return slack.NewActionBlock(slackbuttons.BlockDecide, approve, abort)
 }
 
 // VerdictText prints a verdict for people: its result and summary, then one

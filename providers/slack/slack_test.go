@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/slackbuttons"
 	"github.com/cutoverhq/cutover/verdict"
 )
 
@@ -163,12 +164,12 @@ func TestApprovalMessageThenOutcomeUpdatesIt(t *testing.T) {
 	if len(btns) != 2 {
 		t.Fatalf("buttons = %d, want 2:\n%s", len(btns), raw)
 	}
-	if btns[0].ActionID != ActionApprove || btns[0].Text.Text != "Approve" || btns[1].ActionID != ActionAbort || btns[1].Text.Text != "Abort" {
+	if btns[0].ActionID != slackbuttons.ActionApprove || btns[0].Text.Text != "Approve" || btns[1].ActionID != slackbuttons.ActionAbort || btns[1].Text.Text != "Abort" {
 		t.Errorf("buttons = %+v %+v", btns[0], btns[1])
 	}
 	for _, b := range btns {
-		v, err := ParseButtonValue(b.Value)
-		if err != nil || v != (ButtonValue{App: "shop", Version: "1.5.0"}) {
+		v, err := slackbuttons.Parse(b.Value)
+		if err != nil || v != (slackbuttons.Value{App: "shop", Version: "1.5.0"}) {
 			t.Errorf("button %s value %q: %+v %v", b.ActionID, b.Value, v, err)
 		}
 	}
