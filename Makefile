@@ -22,10 +22,10 @@ all: build
 build: $(BIN)/cutover $(BIN)/cutover-worker $(BIN)/demo-app $(BIN)/loadgen
 
 $(BIN)/cutover: FORCE
-	$(GO) build -o $@ ./starter
+	$(GO) build -o $@ ./cmd/cutover
 
 $(BIN)/cutover-worker: FORCE
-	$(GO) build -o $@ ./worker
+	$(GO) build -o $@ ./cmd/cutover-worker
 
 $(BIN)/demo-app: FORCE
 	$(GO) build -o $@ ./deploy/demo-app

@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/identity"
@@ -22,6 +23,7 @@ import (
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
+	"github.com/cutoverhq/cutover/version"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -80,6 +82,7 @@ func newRoot() *cobra.Command {
 		localCmd(),
 		serveCmd(g),
 	)
+	root.AddCommand(version.Command(root))
 	return root
 }
 
@@ -97,20 +100,12 @@ func (g *globals) connect(cmd *cobra.Command, fn func(ctx context.Context, rc *r
 		fx.Populate(&rc),
 	)
 	if err := app.Start(ctx); err != nil {
-		return unwrapFx(err)
+		// The constructor's own error (a one-line *temporalconn.Error), not
+		// fx's account of where in the graph it failed: a person wants the cause.
+		return dig.RootCause(err)
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 	return fn(ctx, rc)
-}
-
-// unwrapFx drops fx's description of where a constructor failed: a person wants
-// the cause.
-func unwrapFx(err error) error {
-	var te *temporalconn.Error
-	if errors.As(err, &te) {
-		return te
-	}
-	return err
 }
 
 func loadSpec(path string) (spec.Release, error) {
