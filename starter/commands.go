@@ -353,7 +353,7 @@ func listCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.App, "app", "", "only this app's releases")
-	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only releases with this outcome ("+strings.Join(outcomes, ", ")+")")
+	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only releases with this outcome ("+strings.Join(outcomes(), ", ")+")")
 	cmd.Flags().BoolVar(&f.Running, "running", false, "only releases in progress")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -361,7 +361,9 @@ func listCmd(g *globals) *cobra.Command {
 }
 
 // outcomes are the values of --outcome.
-var outcomes = []string{workflows.OutcomeRunning, workflows.OutcomePromoted, workflows.OutcomeRolledBack, workflows.OutcomeAborted, workflows.OutcomeFailed}
+func outcomes() []string {
+	return []string{workflows.OutcomeRunning, workflows.OutcomePromoted, workflows.OutcomeRolledBack, workflows.OutcomeAborted, workflows.OutcomeFailed}
+}
 
 // checkFilter refuses a filter that could only match nothing, or everything
 // by mistake: one line naming the flag.
@@ -371,8 +373,8 @@ func checkFilter(f releases.Filter) error {
 			return fmt.Errorf("--app: %w", err)
 		}
 	}
-	if f.Outcome != "" && !slices.Contains(outcomes, f.Outcome) {
-		return fmt.Errorf("--outcome: %s is not one of %s", strconv.Quote(spec.Printable(f.Outcome)), strings.Join(outcomes, ", "))
+	if f.Outcome != "" && !slices.Contains(outcomes(), f.Outcome) {
+		return fmt.Errorf("--outcome: %s is not one of %s", strconv.Quote(spec.Printable(f.Outcome)), strings.Join(outcomes(), ", "))
 	}
 	return checkLimit(f.Limit)
 }
