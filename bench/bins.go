@@ -65,9 +65,9 @@ func (b *binaries) get(env, name string, args ...string) (string, error) {
 	return out, nil
 }
 
-func (b *binaries) cutover() (string, error) { return b.get("CUTOVER_BIN", "cutover", "./starter") }
+func (b *binaries) cutover() (string, error) { return b.get("CUTOVER_BIN", "cutover", "./cmd/cutover") }
 func (b *binaries) worker() (string, error) {
-	return b.get("CUTOVER_WORKER_BIN", "cutover-worker", "./worker")
+	return b.get("CUTOVER_WORKER_BIN", "cutover-worker", "./cmd/cutover-worker")
 }
 func (b *binaries) demoApp() (string, error) {
 	return b.get("DEMO_APP_BIN", "demo-app", "./deploy/demo-app")

@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"context"
@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/identity"
@@ -22,6 +25,7 @@ import (
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
+	"github.com/cutoverhq/cutover/version"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -42,12 +46,19 @@ func (g *globals) principal() (identity.Principal, error) {
 	return p, nil
 }
 
-// osUser is the operating-system user running the CLI.
+// osUser is the operating-system user running the CLI (os/user, then $USER
+// or %USERNAME% where the user database does not say), or "" when neither
+// knows: the default of --operator, --as and --by.
 func osUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}
-	return whoami()
+	for _, v := range []string{"USER", "USERNAME"} {
+		if u := os.Getenv(v); u != "" {
+			return u
+		}
+	}
+	return ""
 }
 
 func newRoot() *cobra.Command {
@@ -80,6 +91,7 @@ func newRoot() *cobra.Command {
 		localCmd(),
 		serveCmd(g),
 	)
+	root.AddCommand(version.Command(root))
 	return root
 }
 
@@ -97,20 +109,12 @@ func (g *globals) connect(cmd *cobra.Command, fn func(ctx context.Context, rc *r
 		fx.Populate(&rc),
 	)
 	if err := app.Start(ctx); err != nil {
-		return unwrapFx(err)
+		// The constructor's own error (a one-line *temporalconn.Error), not
+		// fx's account of where in the graph it failed: a person wants the cause.
+		return dig.RootCause(err)
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 	return fn(ctx, rc)
-}
-
-// unwrapFx drops fx's description of where a constructor failed: a person wants
-// the cause.
-func unwrapFx(err error) error {
-	var te *temporalconn.Error
-	if errors.As(err, &te) {
-		return te
-	}
-	return err
 }
 
 func loadSpec(path string) (spec.Release, error) {
@@ -218,7 +222,7 @@ func releaseCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "release.yaml", "release request or spec (- for stdin)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the release until it ends; the exit code tells the outcome")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print {app, version, workflowId, runId} as JSON (progress with --wait goes to standard error)")
-	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release, as free text (default: CI run or $USER)")
+	cmd.Flags().StringVar(&by, "by", startedBy(), "who starts the release, as free text (default: the CI run's actor, or your operating-system user)")
 	return cmd
 }
 
@@ -266,7 +270,7 @@ func startedBy() string {
 	if a := os.Getenv("GITHUB_ACTOR"); a != "" {
 		return fmt.Sprintf("%s (GitHub Actions run %s)", a, os.Getenv("GITHUB_RUN_ID"))
 	}
-	return whoami()
+	return osUser()
 }
 
 // ciRun identifies the CI run the command runs in, for the release ledger: a
@@ -281,15 +285,6 @@ func ciRun() string {
 		}
 	}
 	return ""
-}
-
-func whoami() string {
-	for _, v := range []string{"CUTOVER_USER", "USER", "USERNAME"} {
-		if u := os.Getenv(v); u != "" {
-			return u
-		}
-	}
-	return "unknown"
 }
 
 // follow shows the release's progress until it ends (a live view on a
@@ -371,6 +366,9 @@ func listCmd(g *globals) *cobra.Command {
 		Short: "List releases, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFilter(f); err != nil {
+				return &exitCode{exitUsage, err.Error()}
+			}
 			return g.connect(cmd, func(ctx context.Context, rc *releases.Client) error {
 				list, err := rc.List(ctx, f)
 				if err != nil {
@@ -385,11 +383,38 @@ func listCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.App, "app", "", "only this app's releases")
-	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only releases with this outcome (running, promoted, rolled_back, aborted, failed)")
+	cmd.Flags().StringVar(&f.Outcome, "outcome", "", "only releases with this outcome ("+strings.Join(outcomes(), ", ")+")")
 	cmd.Flags().BoolVar(&f.Running, "running", false, "only releases in progress")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// outcomes are the values of --outcome.
+func outcomes() []string {
+	return []string{workflows.OutcomeRunning, workflows.OutcomePromoted, workflows.OutcomeRolledBack, workflows.OutcomeAborted, workflows.OutcomeFailed}
+}
+
+// checkFilter refuses a filter that could only match nothing, or everything
+// by mistake: one line naming the flag.
+func checkFilter(f releases.Filter) error {
+	if f.App != "" {
+		if err := spec.CheckApp(f.App); err != nil {
+			return fmt.Errorf("--app: %w", err)
+		}
+	}
+	if f.Outcome != "" && !slices.Contains(outcomes(), f.Outcome) {
+		return fmt.Errorf("--outcome: %s is not one of %s", strconv.Quote(spec.Printable(f.Outcome)), strings.Join(outcomes(), ", "))
+	}
+	return checkLimit(f.Limit)
+}
+
+// checkLimit refuses a --limit below 1.
+func checkLimit(n int) error {
+	if n < 1 {
+		return fmt.Errorf("--limit: %d is not 1 or more", n)
+	}
+	return nil
 }
 
 func decideCmd(g *globals, action, short string) *cobra.Command {
@@ -401,6 +426,9 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Via = "cli"
+			if d.By == "" {
+				return &exitCode{exitUsage, "--as is required: the operating-system user is unknown here"}
+			}
 			p, err := g.principal()
 			if err != nil {
 				return err
@@ -417,12 +445,9 @@ func decideCmd(g *globals, action, short string) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	if action == workflows.UpdateApprove {
-		fl.StringVar(&d.By, "as", "", "who approves, as free text (required; separation of duties goes by --operator, not this)")
-		_ = cmd.MarkFlagRequired("as")
-	} else {
-		fl.StringVar(&d.By, "as", whoami(), "who decides")
-	}
+	// Free text for the ledger and the people reading it: separation of
+	// duties goes by the principal (--operator), not by this.
+	fl.StringVar(&d.By, "as", osUser(), "who decides, as free text (default: your operating-system user)")
 	fl.StringVar(&d.Reason, "reason", "", "why")
 	runFlag(cmd, &runID)
 	if action == workflows.UpdateAbort {

@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"bytes"
@@ -45,6 +45,17 @@ abort and who gave it through which door, each verdict with its numbers, and the
 outcome. It needs neither Temporal nor the workflow history.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := spec.CheckApp(args[0]); err != nil {
+				return &exitCode{exitUsage, "APP: " + err.Error()}
+			}
+			if len(args) == 2 {
+				if err := spec.CheckVersion(args[1]); err != nil {
+					return &exitCode{exitUsage, "VERSION: " + err.Error()}
+				}
+			}
+			if err := checkLimit(limit); err != nil {
+				return &exitCode{exitUsage, err.Error()}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if dbURL == "" {

@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -235,20 +235,9 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 // it wrote to stderr.
 func runMain(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	saved := os.Stderr
-	os.Stderr = f
-	code := run(args)
-	os.Stderr = saved
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code, string(b)
+	var stderr bytes.Buffer
+	code := Main(args, io.Discard, &stderr)
+	return code, stderr.String()
 }
 
 func TestHistoryCommandAgainstPostgres(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"context"
@@ -52,7 +52,7 @@ connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
 				return errors.New("the router needs an admin token: set CUTOVER_ROUTER_TOKEN or --token-file")
 			}
 			cfg.Token = token
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			r, err := router.New(cfg)
 			if err != nil {
 				return err

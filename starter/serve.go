@@ -1,10 +1,9 @@
-package main
+package starter
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,12 +16,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/api"
 	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/chatops"
 	"github.com/cutoverhq/cutover/deadlines"
+	"github.com/cutoverhq/cutover/logs"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/temporalconn"
@@ -34,7 +35,7 @@ type serveFlags struct {
 	publicURL                 string
 	trustProxy                bool
 	tlsCert, tlsKey           string
-	logFormat, logLevel       string
+	logs                      logs.Config
 	chatopsConfig             string
 	appsDir                   string
 	printTokenHash            bool
@@ -110,8 +111,7 @@ SIGTERM stops accepting, ends event streams and lets calls in flight finish.
 	fl.BoolVar(&f.trustProxy, "trust-proxy", false, "take /openapi.json's server from X-Forwarded-Proto and X-Forwarded-Host: only behind a proxy that sets them (CUTOVER_API_TRUST_PROXY=true)")
 	fl.StringVar(&f.tlsCert, "tls-cert", os.Getenv("CUTOVER_API_TLS_CERT"), "serve HTTPS with this certificate (PEM; CUTOVER_API_TLS_CERT)")
 	fl.StringVar(&f.tlsKey, "tls-key", os.Getenv("CUTOVER_API_TLS_KEY"), "the certificate's private key (PEM; CUTOVER_API_TLS_KEY)")
-	fl.StringVar(&f.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
-	fl.StringVar(&f.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
+	f.logs.Flags(fl)
 	fl.StringVar(&f.chatopsConfig, "chatops-config", os.Getenv(chatops.EnvConfig), "Slack chatops: YAML of the signing secret's and bot token's env vars and each app's channel and approvers; serves /slack/ (CUTOVER_CHATOPS_CONFIG)")
 	fl.StringVar(&f.appsDir, "apps", os.Getenv("CUTOVER_APPS"), "the workers' app definitions directory: requests they would refuse are refused here, before anything starts (CUTOVER_APPS)")
 	fl.BoolVar(&f.printTokenHash, "print-token-hash", false, "read a token on standard input, print its SHA-256 for the tokens file, and exit")
@@ -119,25 +119,10 @@ SIGTERM stops accepting, ends event streams and lets calls in flight finish.
 	return cmd
 }
 
-func serveLogger(f serveFlags, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", f.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch f.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
-}
-
 func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
-	log, err := serveLogger(f, cmd.ErrOrStderr())
+	log, err := f.logs.New(cmd.ErrOrStderr())
 	if err != nil {
-		return err
+		return &exitCode{exitUsage, err.Error()}
 	}
 	if f.tokensFile == "" {
 		return &exitCode{exitUsage, "--tokens-file (or CUTOVER_API_TOKENS_FILE) is required: the API serves nobody without tokens"}
@@ -184,7 +169,7 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 		fx.Populate(&rc, &tc),
 	)
 	if err := app.Start(ctx); err != nil {
-		return unwrapFx(err)
+		return dig.RootCause(err)
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 

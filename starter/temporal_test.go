@@ -1,4 +1,4 @@
-package main
+package starter
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ func TestCLIFlagsOverrideEnvironmentAndKeepTLS(t *testing.T) {
 		if err == nil {
 			t.Fatalf("cutover %s succeeded with a missing client certificate", strings.Join(args, " "))
 		}
-		msg := unwrapFx(err).Error()
+		msg := err.Error()
 		if !strings.Contains(msg, missing) || !strings.Contains(msg, "TEMPORAL_TLS_CLIENT_CERT_PATH") || strings.Contains(msg, "\n") {
 			t.Errorf("cutover %s: %q; want one line naming %s and TEMPORAL_TLS_CLIENT_CERT_PATH", args[0], msg, missing)
 		}

@@ -104,7 +104,7 @@ func Binary(t testing.TB, env string, args ...string) string {
 
 // CutoverBinaries returns the cutover CLI and the worker.
 func CutoverBinaries(t testing.TB) (cli, worker string) {
-	return Binary(t, "CUTOVER_BIN", "./starter"), Binary(t, "CUTOVER_WORKER_BIN", "./worker")
+	return Binary(t, "CUTOVER_BIN", "./cmd/cutover"), Binary(t, "CUTOVER_WORKER_BIN", "./cmd/cutover-worker")
 }
 
 // TemporalCLI returns the Temporal CLI pinned in tools/go.mod. Its first build

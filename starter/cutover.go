@@ -1,4 +1,5 @@
-// Command cutover starts and steers releases: `cutover release -f release.yaml
+// Package starter is the cutover CLI (cmd/cutover is its main): it starts and
+// steers releases: `cutover release -f release.yaml
 // --wait` in CI, `cutover approve APP --as NAME` for people.
 //
 // Every command that talks to Temporal takes --address (TEMPORAL_ADDRESS) and
@@ -15,12 +16,12 @@
 //
 // Exit codes: 0 success (with --wait: promoted), 1 error, 2 bad usage, 3 rolled
 // back, 4 aborted.
-package main
+package starter
 
 import (
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 
 	"github.com/cutoverhq/cutover/spec"
@@ -44,13 +45,13 @@ type exitCode struct {
 
 func (e *exitCode) Error() string { return e.msg }
 
-func main() {
-	os.Exit(run(os.Args[1:]))
-}
-
-func run(args []string) int {
+// Main runs the CLI with args (without the program name) and returns the
+// exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -58,11 +59,11 @@ func run(args []string) int {
 	var ec *exitCode
 	if errors.As(err, &ec) {
 		if ec.msg != "" {
-			fmt.Fprintln(os.Stderr, "cutover:", printableLines(ec.msg))
+			fmt.Fprintln(stderr, "cutover:", printableLines(ec.msg))
 		}
 		return ec.code
 	}
-	fmt.Fprintln(os.Stderr, "cutover:", printableLines(oneLine(err)))
+	fmt.Fprintln(stderr, "cutover:", printableLines(oneLine(err)))
 	if isUsage(err) {
 		return exitUsage
 	}

@@ -1,4 +1,4 @@
-// Command cutover-worker runs release workflows and their activities. Run as many
+// Package worker is cutover-worker (cmd/cutover-worker is its main): it runs release workflows and their activities. Run as many
 // as you like on one task queue: they share the work, and any of them may die at
 // any moment without losing a release.
 //
@@ -41,7 +41,7 @@
 //	                                        (~/.config/temporalio/temporal.toml)
 //
 // --address and --namespace override TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE,
-// which override the profile's. `cutover-worker -h` lists them all.
+// which override the profile's. `cutover-worker --help` lists them all.
 //
 // and the deadlines of the /metrics server (metrics.DefaultTimeouts says why
 // they are what they are):
@@ -52,13 +52,16 @@
 //	--http-idle-timeout         CUTOVER_HTTP_IDLE_TIMEOUT         (2m)
 //
 // `cutover-worker healthcheck` asks a running worker's /healthz and exits 0 when
-// it is healthy (for container health checks).
-package main
+// it is healthy (for container health checks); `cutover-worker version` prints
+// the build.
+//
+// Exit codes: 0 stopped by a signal, 1 the worker failed, 2 bad usage or
+// configuration.
+package worker
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,128 +72,184 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
+	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/activities"
 	"github.com/cutoverhq/cutover/apps"
 	"github.com/cutoverhq/cutover/deadlines"
+	"github.com/cutoverhq/cutover/logs"
 	"github.com/cutoverhq/cutover/metrics"
 	"github.com/cutoverhq/cutover/providers"
 	"github.com/cutoverhq/cutover/providers/builtin"
 	"github.com/cutoverhq/cutover/temporalconn"
+	"github.com/cutoverhq/cutover/version"
 	"github.com/cutoverhq/cutover/workflows"
 )
+
+// Exit codes.
+const (
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError is bad usage or configuration: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 type config struct {
 	temporal     temporalconn.Config
 	httpAddr     string
 	httpTimeouts deadlines.Timeouts
-	logFormat    string
-	logLevel     string
+	logs         logs.Config
 	apps         string
 	dev          bool
+	// envErr is a variable behind a flag default that does not parse,
+	// reported when the command runs.
+	envErr error
 }
 
-func parseFlags(args []string) (config, []string, error) {
-	cfg := config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
-	fs := flag.NewFlagSet("cutover-worker", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: cutover-worker [flags] [healthcheck]\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\n%s\n", temporalconn.EnvHelp)
-	}
-	fs.StringVar(&cfg.temporal.Address, "address", cfg.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
-	fs.StringVar(&cfg.temporal.Namespace, "namespace", cfg.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
-	fs.StringVar(&cfg.temporal.TaskQueue, "task-queue", cfg.temporal.TaskQueue, "task queue to poll (CUTOVER_TASK_QUEUE)")
-	fs.StringVar(&cfg.httpAddr, "http-addr", temporalconn.Getenv("CUTOVER_HTTP_ADDR", "127.0.0.1:9464"), "listen address for /metrics and /healthz (CUTOVER_HTTP_ADDR)")
-	fs.StringVar(&cfg.logFormat, "log-format", temporalconn.Getenv("CUTOVER_LOG_FORMAT", "text"), "log format: text or json (CUTOVER_LOG_FORMAT)")
-	fs.StringVar(&cfg.logLevel, "log-level", temporalconn.Getenv("CUTOVER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (CUTOVER_LOG_LEVEL)")
-	fs.StringVar(&cfg.apps, "apps", os.Getenv("CUTOVER_APPS"), "directory of app definitions, one <app>.yaml each (CUTOVER_APPS)")
-	dev, err := envBool("CUTOVER_DEV")
-	if err != nil {
-		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
-		return cfg, nil, err
-	}
-	fs.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
-	envErr := cfg.httpTimeouts.Flags(fs, "http-", "CUTOVER_HTTP")
-	if err := fs.Parse(args); err != nil {
-		return cfg, nil, err
-	}
-	// Like the flag package's own errors, printed here.
-	err = envErr
+// Main runs cutover-worker with args (without the program name) and returns
+// the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(run)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
 	if err == nil {
-		err = cfg.httpTimeouts.Check("--http-")
+		return 0
 	}
-	if err != nil {
-		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
-		return cfg, nil, err
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
 	}
-	return cfg, fs.Args(), nil
+	fmt.Fprintln(stderr, "cutover-worker:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
-func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", cfg.logLevel)
+// exitCode ends the program with a code and no further message: what went
+// wrong is already logged or printed.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
+
+// newRoot is the command line; start runs the worker with what it says.
+func newRoot(start func(context.Context, config, io.Writer) error) *cobra.Command {
+	cfg := &config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
+	root := &cobra.Command{
+		Use:   "cutover-worker",
+		Short: "Run release workflows and their activities",
+		Long: `Run release workflows and their activities. Run as many as you like on one
+task queue: they share the work, and any of them may die without losing a
+release. One of --apps and --dev is required. SIGHUP reloads the app
+definitions; SIGTERM stops polling and gives running activities 30s.
+
+Flags default to the environment variables in brackets.
+
+` + temporalconn.EnvHelp,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q (the commands are healthcheck and version)", args[0])}
+			}
+			return nil
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.check(); err != nil {
+				return usageError{err}
+			}
+			return start(cmd.Context(), *cfg, cmd.ErrOrStderr())
+		},
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch cfg.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format: %q is not text or json", cfg.logFormat)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	fl := root.Flags()
+	fl.StringVar(&cfg.temporal.Address, "address", cfg.temporal.Address, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
+	fl.StringVar(&cfg.temporal.Namespace, "namespace", cfg.temporal.Namespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
+	fl.StringVar(&cfg.temporal.TaskQueue, "task-queue", cfg.temporal.TaskQueue, "task queue to poll (CUTOVER_TASK_QUEUE)")
+	// Persistent: healthcheck asks the address a worker serves on.
+	root.PersistentFlags().StringVar(&cfg.httpAddr, "http-addr", temporalconn.Getenv("CUTOVER_HTTP_ADDR", "127.0.0.1:9464"), "listen address for /metrics, /healthz and /livez (CUTOVER_HTTP_ADDR)")
+	cfg.logs.Flags(fl)
+	fl.StringVar(&cfg.apps, "apps", os.Getenv("CUTOVER_APPS"), "directory of app definitions, one <app>.yaml each; SIGHUP reloads it (CUTOVER_APPS)")
+	dev, devErr := envBool("CUTOVER_DEV")
+	fl.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
+	cfg.envErr = errors.Join(devErr, cfg.httpTimeouts.Flags(fl, "http-", "CUTOVER_HTTP"))
+	root.AddCommand(healthcheckCmd(cfg), version.Command(root))
+	return root
 }
 
-func main() {
-	cfg, args, err := parseFlags(os.Args[1:])
+// check is what the flags' own parsing cannot say.
+func (c config) check() error {
+	if c.envErr != nil {
+		return c.envErr
+	}
+	return c.httpTimeouts.Check("--http-")
+}
+
+func healthcheckCmd(cfg *config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Ask a running worker's /healthz (--http-addr); exit 0 when it is healthy (for container health checks)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := healthcheck(cfg.httpAddr); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "unhealthy:", err)
+				return exitCode(exitFailed)
+			}
+			return nil
+		},
+	}
+}
+
+// Module is the worker itself: it registers the workflow and the activities
+// and polls the task queue while the app runs, and reloads the app
+// definitions on SIGHUP. It needs a Temporal client (temporalconn.Module),
+// the activities (activities.Module), the app definitions and the logger;
+// it provides the health check that metrics.Module serves.
+var Module = fx.Module("worker",
+	fx.Provide(health),
+	fx.Invoke(reloadOnHangup, runWorker),
+)
+
+// run runs the worker until SIGINT or SIGTERM.
+func run(ctx context.Context, cfg config, stderr io.Writer) error {
+	log, err := cfg.logs.New(stderr)
 	if err != nil {
-		os.Exit(2)
-	}
-	if len(args) > 0 && args[0] == "healthcheck" {
-		os.Exit(healthcheck(cfg.httpAddr))
-	}
-	if len(args) > 0 {
-		fmt.Fprintf(os.Stderr, "cutover-worker: unknown command %q (the only command is healthcheck)\n", args[0])
-		os.Exit(2)
-	}
-	log, err := newLogger(cfg, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-worker:", err)
-		os.Exit(2)
+		return usageError{err}
 	}
 	// The app definitions first: a worker whose definitions are wrong says so
 	// before it connects anywhere.
 	reg := builtin.NewRegistry(log)
 	store, err := newStore(appsConfig{dir: cfg.apps, mode: apps.Mode{Dev: cfg.dev}}, reg, log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cutover-worker:", err)
-		os.Exit(2)
+		return usageError{err}
 	}
 	app := fx.New(
 		fx.NopLogger,
 		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
 			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
 		fx.Supply(reg, store),
-		fx.Invoke(reloadOnHangup),
 		metrics.Module,
 		temporalconn.Module,
 		activities.Module,
-		fx.Provide(health),
-		fx.Invoke(runWorker),
+		Module,
 	)
-	if err := app.Start(context.Background()); err != nil {
-		// fx's account of which constructor failed buries the cause.
-		var te *temporalconn.Error
-		if errors.As(err, &te) {
-			err = te
-		}
-		log.Error("worker did not start", "err", err)
-		os.Exit(1)
+	if err := app.Start(ctx); err != nil {
+		// The constructor's or hook's own error, without fx's account of
+		// where in the graph it failed.
+		log.Error("worker did not start", "err", dig.RootCause(err))
+		return exitCode(exitFailed)
 	}
 	sig := <-app.Wait()
 	log.Info("stopping", "signal", sig.Signal.String())
@@ -198,8 +257,9 @@ func main() {
 	defer cancel()
 	if err := app.Stop(stopCtx); err != nil {
 		log.Error("stop", "err", err)
-		os.Exit(1)
+		return exitCode(exitFailed)
 	}
+	return nil
 }
 
 // health is healthy while Temporal answers.
@@ -215,7 +275,7 @@ func health(c client.Client) metrics.HealthFunc {
 // finish; whatever does not is retried by another worker.
 func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
 	acts = acts.WithApps(store)
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{WorkerStopTimeout: 30 * time.Second})
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	acts.Register(w)
 	lc.Append(fx.Hook{
@@ -237,7 +297,7 @@ func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *
 }
 
 // healthcheck asks a running worker's /healthz.
-func healthcheck(addr string) int {
+func healthcheck(addr string) error {
 	host := addr
 	if strings.HasPrefix(host, "0.0.0.0:") || strings.HasPrefix(host, ":") {
 		host = "127.0.0.1:" + host[strings.LastIndex(host, ":")+1:]
@@ -245,16 +305,14 @@ func healthcheck(addr string) int {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + host + "/healthz")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "unhealthy:", err)
-		return 1
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		fmt.Fprintf(os.Stderr, "unhealthy: %s", b)
-		return 1
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return 0
+	return nil
 }
 
 // appsConfig is where the app definitions are and whether development mode is on.
