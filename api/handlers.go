@@ -101,7 +101,7 @@ func (s *Server) links(app, runID string) Links {
 		Self:   "/v1/releases/" + app,
 		Events: "/v1/releases/" + app + "/events",
 		UI: fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", s.cfg.UIURL,
-			url.PathEscape(s.cfg.Namespace), url.PathEscape(workflows.WorkflowID(app)), url.PathEscape(runID)),
+			url.PathEscape(s.cfg.Namespace), url.PathEscape(spec.WorkflowID(app)), url.PathEscape(runID)),
 	}
 }
 

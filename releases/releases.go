@@ -36,7 +36,7 @@ type AlreadyRunningError struct {
 
 func (e *AlreadyRunningError) Error() string {
 	return fmt.Sprintf("%s already has a release in progress: %s version %s at stage %s (workflow %s); wait for it or abort it with `cutover abort %s --reason ...`",
-		e.App, e.App, e.Version, e.Stage, workflows.WorkflowID(e.App), e.App)
+		e.App, e.App, e.Version, e.Stage, spec.WorkflowID(e.App), e.App)
 }
 
 // Client steers releases.
@@ -84,7 +84,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 	for i, s := range rel.Plan {
 		fmt.Fprintf(&plan, "%d. %s\n", i+1, s.Describe())
 	}
-	id := workflows.WorkflowID(rel.App)
+	id := spec.WorkflowID(rel.App)
 	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                r.taskQueue,
@@ -145,7 +145,7 @@ func (r *Client) lastPromoted(ctx context.Context, app string) string {
 // Status returns the app's current or last release.
 func (r *Client) Status(ctx context.Context, app string) (workflows.Status, error) {
 	var st workflows.Status
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	desc, err := r.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return st, notFound(app, err)
@@ -173,7 +173,7 @@ func (r *Client) Status(ctx context.Context, app string) (workflows.Status, erro
 // with the same ID is answered once.
 func (r *Client) Decide(ctx context.Context, app, action string, d workflows.Decision, updateID string) (string, error) {
 	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.WorkflowID(app),
+		WorkflowID:   spec.WorkflowID(app),
 		UpdateID:     updateID,
 		UpdateName:   action,
 		Args:         []any{d},
@@ -288,7 +288,7 @@ func (r *Client) List(ctx context.Context, f Filter) ([]Summary, error) {
 // Wait follows a release until it ends, calling progress whenever its status
 // changes, and returns the final status.
 func (r *Client) Wait(ctx context.Context, app string, every time.Duration, progress func(workflows.Status)) (workflows.Status, error) {
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	done := make(chan error, 1)
 	var final workflows.Status
 	go func() { done <- r.c.GetWorkflow(ctx, id, "").Get(ctx, &final) }()
