@@ -43,6 +43,15 @@
 // --address and --namespace override TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE,
 // which override the profile's. `cutover-worker -h` lists them all.
 //
+// how much work it takes on (tuning.go says why the sticky timeout is 1s):
+//
+//	--max-activities        CUTOVER_MAX_ACTIVITIES        (1000)
+//	--max-local-activities  CUTOVER_MAX_LOCAL_ACTIVITIES  (1000)
+//	--max-workflow-tasks    CUTOVER_MAX_WORKFLOW_TASKS    (1000)
+//	--activity-pollers      CUTOVER_ACTIVITY_POLLERS      (2)
+//	--workflow-pollers      CUTOVER_WORKFLOW_POLLERS      (2)
+//	--sticky-schedule-to-start-timeout  CUTOVER_STICKY_SCHEDULE_TO_START_TIMEOUT  (1s)
+//
 // and the deadlines of the /metrics server (metrics.DefaultTimeouts says why
 // they are what they are):
 //
@@ -92,10 +101,11 @@ type config struct {
 	logLevel     string
 	apps         string
 	dev          bool
+	tuning       tuning
 }
 
 func parseFlags(args []string) (config, []string, error) {
-	cfg := config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
+	cfg := config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts(), tuning: defaultTuning()}
 	fs := flag.NewFlagSet("cutover-worker", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cutover-worker [flags] [healthcheck]\n\nFlags:\n")
@@ -116,13 +126,17 @@ func parseFlags(args []string) (config, []string, error) {
 	}
 	fs.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
 	envErr := cfg.httpTimeouts.Flags(fs, "http-", "CUTOVER_HTTP")
+	tuningErr := cfg.tuning.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, err
 	}
 	// Like the flag package's own errors, printed here.
-	err = envErr
+	err = errors.Join(envErr, tuningErr)
 	if err == nil {
 		err = cfg.httpTimeouts.Check("--http-")
+	}
+	if err == nil {
+		err = cfg.tuning.check()
 	}
 	if err != nil {
 		fmt.Fprintln(fs.Output(), "cutover-worker:", err)
@@ -175,7 +189,7 @@ func main() {
 		fx.NopLogger,
 		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
 			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
-		fx.Supply(reg, store),
+		fx.Supply(reg, store, cfg.tuning),
 		fx.Invoke(reloadOnHangup),
 		metrics.Module,
 		temporalconn.Module,
@@ -211,11 +225,10 @@ func health(c client.Client) metrics.HealthFunc {
 }
 
 // runWorker registers the workflow and the activities by name and polls the task
-// queue while the app runs. On stop, running activities get WorkerStopTimeout to
-// finish; whatever does not is retried by another worker.
-func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
+// queue while the app runs, as tuned.
+func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, tun tuning, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
 	acts = acts.WithApps(store)
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
+	w := worker.New(c, cfg.TaskQueue, tun.options())
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	acts.Register(w)
 	lc.Append(fx.Hook{
@@ -229,7 +242,8 @@ func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *
 				return fmt.Errorf("start worker: %w", err)
 			}
 			log.Info("worker started", "address", cfg.Address, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue,
-				"apps", store.Apps(), "dev", store.Dev())
+				"apps", store.Apps(), "dev", store.Dev(), "max_activities", tun.activities, "max_workflow_tasks", tun.workflowTasks,
+				"activity_pollers", tun.activityPollers, "workflow_pollers", tun.workflowPollers, "sticky_schedule_to_start_timeout", tun.sticky)
 			return nil
 		},
 		OnStop: func(context.Context) error { w.Stop(); return nil },
