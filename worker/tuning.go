@@ -82,7 +82,7 @@ func (t *tuning) flags(fs *flag.FlagSet) error {
 // check refuses values the SDK would misread: it takes 0 for "its default".
 func (t tuning) check() error {
 	for _, f := range []struct {
-		flag string
+		flag   string
 		v, min int
 	}{
 		{"--max-activities", t.activities, 1},
