@@ -884,7 +884,7 @@ func (p *planChecker) CheckPlan(_ context.Context, app string, plan []providers.
 
 func TestPreflight(t *testing.T) {
 	w := func(n int) *int { return &n }
-	plan := activities.PlanSteps([]spec.Step{
+	plan := providers.PlanSteps([]spec.Step{
 		{Provision: &spec.ProvisionStep{}},
 		{SetWeight: w(10)},
 		{Soak: &spec.SoakStep{Duration: seconds(30)}},

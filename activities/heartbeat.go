@@ -30,19 +30,30 @@ func withHeartbeat[T any](ctx context.Context, progress string, fn func(context.
 type heartbeat struct {
 	ctx  context.Context
 	done chan struct{}
-	once sync.Once
+	// exited is closed when the beating goroutine has returned.
+	exited chan struct{}
+	once   sync.Once
 
 	mu     sync.Mutex
 	detail any
 }
 
 func newHeartbeat(ctx context.Context, progress string) *heartbeat {
-	hb := &heartbeat{ctx: ctx, done: make(chan struct{}), detail: progress}
+	hb := &heartbeat{ctx: ctx, done: make(chan struct{}), exited: make(chan struct{}), detail: progress}
 	if !activity.IsActivity(ctx) {
+		close(hb.exited)
 		return hb
 	}
-	hb.beat()
+	// The first beat is a second in, not at once: an activity that is done
+	// within a second (most weight changes) never heartbeats. The SDK cancels
+	// an activity whose heartbeat call fails or takes longer than 80% of
+	// the heartbeat timeout, taking the server for having timed it out; on a
+	// server slowed by load that cancelled quick SetWeight and Decommission
+	// attempts (and logged them as errors) that had nothing to report. A
+	// dead worker is noticed as soon either way: the heartbeat timeout runs
+	// from the attempt's start.
 	go func() {
+		defer close(hb.exited)
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
 		for {
@@ -66,7 +77,13 @@ func (hb *heartbeat) beat() {
 	activity.RecordHeartbeat(hb.ctx, d)
 }
 
-func (hb *heartbeat) stop() { hb.once.Do(func() { close(hb.done) }) }
+// stop ends the beats and waits for one under way: a heartbeat sent after
+// the activity returned goes out on its cancelled context, and the SDK logs
+// it as a failed heartbeat (context canceled).
+func (hb *heartbeat) stop() {
+	hb.once.Do(func() { close(hb.done) })
+	<-hb.exited
+}
 
 // save makes b the details of the next heartbeats.
 func (hb *heartbeat) save(b []byte) {

@@ -37,27 +37,3 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) error {
 	})
 	return classify(what, err)
 }
-
-// PlanSteps is what the providers' plan checks see of a resolved plan: each
-// step with green's share while it runs (setWeight sets it, promote makes it
-// 100) and how long soaks and analyses hold it.
-func PlanSteps(plan []spec.Step) []providers.PlanStep {
-	out := make([]providers.PlanStep, 0, len(plan))
-	green := 0
-	for i, s := range plan {
-		ps := providers.PlanStep{Index: i, Kind: s.Kind()}
-		switch {
-		case s.SetWeight != nil:
-			green = *s.SetWeight
-		case s.Promote != nil:
-			green = 100
-		case s.Soak != nil:
-			ps.Hold = s.Soak.Duration.D()
-		case s.Analysis != nil:
-			ps.Hold = s.Analysis.Window.D()
-		}
-		ps.Green = green
-		out = append(out, ps)
-	}
-	return out
-}

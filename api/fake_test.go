@@ -67,7 +67,7 @@ func (f *fake) Start(ctx context.Context, rel spec.Release, o releases.Origin) (
 		return releases.Started{}, &releases.AlreadyRunningError{App: rel.App, Version: r.st.Version, Stage: r.st.Stage}
 	}
 	f.nextRun++
-	id := workflows.WorkflowID(rel.App)
+	id := spec.WorkflowID(rel.App)
 	runID := fmt.Sprintf("run-%d", f.nextRun)
 	r := &fakeRun{
 		run: Run{WorkflowID: id, RunID: runID, Version: rel.Version, Stage: workflows.StageStarting, Running: true},

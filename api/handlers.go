@@ -105,7 +105,7 @@ func (s *Server) links(app, runID string) Links {
 		Self:   self,
 		Events: self + "/events",
 		UI: fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", s.cfg.UIURL,
-			url.PathEscape(s.cfg.Namespace), url.PathEscape(workflows.WorkflowID(app)), url.PathEscape(runID)),
+			url.PathEscape(s.cfg.Namespace), url.PathEscape(spec.WorkflowID(app)), url.PathEscape(runID)),
 	}
 }
 

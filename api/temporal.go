@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/cutoverhq/cutover/releases"
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/workflows"
 )
 
@@ -32,7 +33,7 @@ func NewTemporal(rc *releases.Client, c client.Client) *Temporal {
 // needed): its run ID, whether it runs, and its version and stage from the
 // search attributes.
 func (t *Temporal) Current(ctx context.Context, app string) (Run, error) {
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	desc, err := t.c.DescribeWorkflowExecution(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

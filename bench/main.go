@@ -12,13 +12,19 @@
 //  5. the judge's verdict time on a comparison of 10,000 steps;
 //  6. decision quality: the old fixed-limit judge and the new sequential one
 //     side by side on simulated traffic (false rollbacks, detection time,
-//     earlyStop, the labelled scenarios). Sections 5 and 6 start nothing.
+//     earlyStop, the labelled scenarios). Sections 5 and 6 start nothing;
+//  7. (chain) a release's orchestration overhead and history events next to
+//     a raw Temporal activity chain of the same shape;
+//  8. (concurrency) 100, 300 and 1,000 releases at once on two workers, and
+//     as many raw chains: makespan, release times, worker and server RSS;
+//  9. (sigkill) an approve sent right after the worker holding the release
+//     is SIGKILLed.
 //
 // Everything it starts (a Temporal dev server, a worker, routers, demo-app
 // instances, haproxy) listens on 127.0.0.1 only and is stopped before it exits;
 // all load is bounded in rate, count and time.
 //
-//	go run ./bench [-sections overhead,abort,promotion,detection,judge,decisions] [-out FILE]
+//	go run ./bench [-sections overhead,abort,promotion,detection,judge,decisions,chain,concurrency,sigkill] [-out FILE]
 package main
 
 import (
@@ -29,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,9 +58,15 @@ type config struct {
 	aborts     int
 	promotions int
 	detections int
+
+	// Sections 7, 8 and 9.
+	chainRuns int
+	levels    []int
+	kills     int
+	killGap   time.Duration
 }
 
-var allSections = []string{"overhead", "abort", "promotion", "detection", "judge", "decisions"}
+var allSections = []string{"overhead", "abort", "promotion", "detection", "judge", "decisions", "chain", "concurrency", "sigkill"}
 
 func main() {
 	var cfg config
@@ -70,7 +83,27 @@ func main() {
 	flag.IntVar(&cfg.aborts, "aborts", 100, "abort: how many releases to abort")
 	flag.IntVar(&cfg.promotions, "promotions", 5, "promotion: how many releases to promote")
 	flag.IntVar(&cfg.detections, "detections", 20, "detection: how many bad releases to catch")
+	flag.IntVar(&cfg.chainRuns, "chain-runs", 20, "chain: how many releases and raw chains to run, one at a time")
+	levels := flag.String("levels", "100,300,1000", "concurrency: how many releases at once, comma-separated")
+	flag.IntVar(&cfg.kills, "kills", 5, "sigkill: how many workers to kill")
+	flag.DurationVar(&cfg.killGap, "kill-gap", time.Second, "sigkill: how long after the kill the approve is sent")
+	rawWorker := flag.String("raw-worker", "", "run a worker for the raw chain against this Temporal address (the chain and concurrency sections start it)")
 	flag.Parse()
+	if *rawWorker != "" {
+		if err := runRawWorker(*rawWorker); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: raw worker: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	for l := range strings.SplitSeq(*levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(l))
+		if err != nil || n <= 0 || n > 2000 {
+			fmt.Fprintf(os.Stderr, "bench: -levels: %q is not a count from 1 to 2000\n", l)
+			os.Exit(2)
+		}
+		cfg.levels = append(cfg.levels, n)
+	}
 	for s := range strings.SplitSeq(sections, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -90,9 +123,9 @@ func main() {
 		cfg.maxDuration <= 0 || cfg.maxDuration > time.Minute, cfg.concurrency <= 0 || cfg.concurrency > 1024,
 		cfg.clients <= 0 || cfg.clients > 1024, cfg.maxRequests <= 0 || cfg.maxRequests > 2000000,
 		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50,
-		cfg.detections <= 0 || cfg.detections > 100:
+		cfg.detections <= 0 || cfg.detections > 100, cfg.chainRuns <= 0 || cfg.chainRuns > 100, cfg.kills <= 0 || cfg.kills > 20, cfg.killGap < 0 || cfg.killGap > time.Minute:
 		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
-			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50, detections ≤ 100)")
+			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50, detections ≤ 100, chain-runs ≤ 100, kills ≤ 20)")
 		os.Exit(2)
 	}
 
@@ -139,6 +172,15 @@ func realMain(ctx context.Context, cfg config) (err error) {
 		s, err := benchReleases(ctx, cfg, bins, ps, has("abort"), has("promotion"), has("detection"))
 		if err != nil {
 			return err
+		}
+		parts = append(parts, s)
+		ps.stopAll()
+	}
+	if has("chain") || has("concurrency") || has("sigkill") {
+		logf("== 7-9. Cutover next to a raw Temporal chain")
+		s, err := benchLean(ctx, cfg, bins, ps, has("chain"), has("concurrency"), has("sigkill"))
+		if err != nil {
+			return fmt.Errorf("raw chain comparison: %w", err)
 		}
 		parts = append(parts, s)
 		ps.stopAll()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/router"
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
 	"github.com/cutoverhq/cutover/workflows"
 )
@@ -249,7 +250,7 @@ func (c *cluster) cleanup() {
 	defer cancel()
 	begin := time.Now()
 	if st, err := c.status(ctx); err == nil && st.Outcome == workflows.OutcomeRunning {
-		_ = c.tc.TerminateWorkflow(ctx, workflows.WorkflowID(benchApp), "", "bench cleanup")
+		_ = c.tc.TerminateWorkflow(ctx, spec.WorkflowID(benchApp), "", "bench cleanup")
 	}
 	c.worker.stop(35 * time.Second)
 	logf("cleanup: worker stopped after %s", time.Since(begin).Round(time.Millisecond))

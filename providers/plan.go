@@ -1,6 +1,10 @@
 package providers
 
-import "time"
+import (
+	"time"
+
+	"github.com/cutoverhq/cutover/spec"
+)
 
 // CheckTTL refuses a plan that judges green at a partial weight for less than
 // ttl, the time DNS resolvers keep an answer: until cached answers expire,
@@ -16,4 +20,28 @@ func CheckTTL(plan []PlanStep, ttl time.Duration, what string) error {
 		}
 	}
 	return nil
+}
+
+// PlanSteps is what the providers' plan checks see of a resolved plan: each
+// step with green's share while it runs (setWeight sets it, promote makes it
+// 100) and how long soaks and analyses hold it.
+func PlanSteps(plan []spec.Step) []PlanStep {
+	out := make([]PlanStep, 0, len(plan))
+	green := 0
+	for i, s := range plan {
+		ps := PlanStep{Index: i, Kind: s.Kind()}
+		switch {
+		case s.SetWeight != nil:
+			green = *s.SetWeight
+		case s.Promote != nil:
+			green = 100
+		case s.Soak != nil:
+			ps.Hold = s.Soak.Duration.D()
+		case s.Analysis != nil:
+			ps.Hold = s.Analysis.Window.D()
+		}
+		ps.Green = green
+		out = append(out, ps)
+	}
+	return out
 }

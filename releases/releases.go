@@ -36,7 +36,7 @@ type AlreadyRunningError struct {
 
 func (e *AlreadyRunningError) Error() string {
 	return fmt.Sprintf("%s already has a release in progress: %s version %s at stage %s (workflow %s); wait for it or abort it with `cutover abort %s --reason ...`",
-		e.App, e.App, e.Version, e.Stage, workflows.WorkflowID(e.App), e.App)
+		e.App, e.App, e.Version, e.Stage, spec.WorkflowID(e.App), e.App)
 }
 
 // Client steers releases.
@@ -84,7 +84,7 @@ func (r *Client) Start(ctx context.Context, rel spec.Release, o Origin) (Started
 	for i, s := range rel.Plan {
 		fmt.Fprintf(&plan, "%d. %s\n", i+1, s.Describe())
 	}
-	id := workflows.WorkflowID(rel.App)
+	id := spec.WorkflowID(rel.App)
 	run, err := r.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                r.taskQueue,
@@ -153,7 +153,7 @@ func (r *Client) Status(ctx context.Context, app string) (workflows.Status, erro
 // is not found, since the workflow ID is the app's.
 func (r *Client) StatusRun(ctx context.Context, app, runID string) (workflows.Status, string, error) {
 	var st workflows.Status
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	desc, err := r.c.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
 		return st, runID, notFoundRun(app, runID, err)
@@ -187,7 +187,7 @@ func (r *Client) Decide(ctx context.Context, app, action string, d workflows.Dec
 // app's current run (another release started since), nothing is decided.
 func (r *Client) DecideRun(ctx context.Context, app, runID, action string, d workflows.Decision, updateID string) (string, error) {
 	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.WorkflowID(app),
+		WorkflowID:   spec.WorkflowID(app),
 		RunID:        runID,
 		UpdateID:     updateID,
 		UpdateName:   action,
@@ -312,7 +312,7 @@ func (r *Client) Wait(ctx context.Context, app string, every time.Duration, prog
 // WaitRun is Wait for one release run ("" for the app's current one): a CI
 // job that lost its connection re-attaches to exactly its own release.
 func (r *Client) WaitRun(ctx context.Context, app, runID string, every time.Duration, progress func(workflows.Status)) (workflows.Status, error) {
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	var final workflows.Status
 	if runID != "" {
 		// A run ID that is not the app's fails here, not after a wait.

@@ -8,11 +8,15 @@ import (
 	"text/tabwriter"
 )
 
-// WorkflowIDPrefix starts the ID of every release workflow: release/<app>.
-const WorkflowIDPrefix = "release/"
+// workflowIDPrefix starts the ID of every release workflow: release/<app>.
+const workflowIDPrefix = "release/"
+
+// WorkflowID is the ID of the app's release workflow, release/<app>: an app
+// has one release at a time.
+func WorkflowID(app string) string { return workflowIDPrefix + app }
 
 // WorkflowID is the ID of the release workflow for the app: release/<app>.
-func (r Release) WorkflowID() string { return WorkflowIDPrefix + r.App }
+func (r Release) WorkflowID() string { return WorkflowID(r.App) }
 
 // Describe says what the step does, in one line, such as "shift 10% of traffic
 // to green". It reads the resolved step: defaults filled in.

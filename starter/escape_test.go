@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/postgres/ledger"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/verdict"
 	"github.com/cutoverhq/cutover/workflows"

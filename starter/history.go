@@ -18,8 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/postgres/ledger"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/verdict"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/postgres/ledger"
 	"github.com/cutoverhq/cutover/tests/harness"
 	"github.com/cutoverhq/cutover/verdict"
 )

@@ -184,7 +184,7 @@ func printStatus(w io.Writer, st workflows.Status, now time.Time) {
 		head = fmt.Sprintf("%s %s -> %s", st.App, st.PreviousVersion, st.Version)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "release\t%s (workflow %s)\n", head, workflows.WorkflowID(st.App))
+	fmt.Fprintf(tw, "release\t%s (workflow %s)\n", head, spec.WorkflowID(st.App))
 	fmt.Fprintf(tw, "outcome\t%s%s\n", st.Outcome, reasonSuffix(st.Reason))
 	stage := st.Stage
 	if st.Step > 0 && st.Outcome == workflows.OutcomeRunning {

@@ -16,6 +16,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/tests/harness"
 	"github.com/cutoverhq/cutover/workflows"
 )
@@ -295,7 +296,7 @@ func recordHistory(t *testing.T, srv *harness.DevServer, app string) {
 		return
 	}
 	c := srv.Client(t)
-	it := c.GetWorkflowHistory(context.Background(), workflows.WorkflowID(app), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(context.Background(), spec.WorkflowID(app), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	hist := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutoverhq/cutover/api"
 	"github.com/cutoverhq/cutover/chatops"
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/tests/harness"
 	"github.com/cutoverhq/cutover/workflows"
 )
@@ -157,7 +158,7 @@ func TestTrustBoundaries(t *testing.T) {
 		} {
 			input := `{"release": ` + tc.release + `, "startedBy": "mallory"}`
 			if out, errOut, code := harness.Run(t, 30*time.Second, nil, c.server.CLI, "workflow", "start", "--address", c.server.Address,
-				"--task-queue", "e2e", "--type", workflows.WorkflowName, "--workflow-id", workflows.WorkflowID(tc.app), "--input", input); code != 0 {
+				"--task-queue", "e2e", "--type", workflows.WorkflowName, "--workflow-id", spec.WorkflowID(tc.app), "--input", input); code != 0 {
 				t.Fatalf("temporal workflow start: exit %d: %s %s", code, out, errOut)
 			}
 			st := c.waitStatus(tc.app, 30*time.Second, func(st workflows.Status) bool { return st.Outcome != workflows.OutcomeRunning })

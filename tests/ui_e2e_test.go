@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/tests/harness"
 	"github.com/cutoverhq/cutover/workflows"
 )
@@ -54,7 +55,7 @@ func TestTemporalUI(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Navigate(list)); err != nil {
 		t.Fatalf("open %s: %v", list, err)
 	}
-	id := workflows.WorkflowID(app)
+	id := spec.WorkflowID(app)
 	waitText(t, ctx, "the list of workflows with "+list, id, "Running", "Release")
 
 	// The workflow's page, through the list's link as an operator gets there.

@@ -43,6 +43,15 @@
 // --address and --namespace override TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE,
 // which override the profile's. `cutover-worker --help` lists them all.
 //
+// how much work it takes on (tuning.go says why the sticky timeout is 1s):
+//
+//	--max-activities        CUTOVER_MAX_ACTIVITIES        (1000)
+//	--max-local-activities  CUTOVER_MAX_LOCAL_ACTIVITIES  (1000)
+//	--max-workflow-tasks    CUTOVER_MAX_WORKFLOW_TASKS    (1000)
+//	--activity-pollers      CUTOVER_ACTIVITY_POLLERS      (2)
+//	--workflow-pollers      CUTOVER_WORKFLOW_POLLERS      (2)
+//	--sticky-schedule-to-start-timeout  CUTOVER_STICKY_SCHEDULE_TO_START_TIMEOUT  (1s)
+//
 // and the deadlines of the /metrics server (metrics.DefaultTimeouts says why
 // they are what they are):
 //
@@ -113,6 +122,7 @@ type config struct {
 	// envErr is a variable behind a flag default that does not parse,
 	// reported when the command runs.
 	envErr error
+	tuning tuning
 }
 
 // Main runs cutover-worker with args (without the program name) and returns
@@ -146,7 +156,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
 
 // newRoot is the command line; start runs the worker with what it says.
 func newRoot(start func(context.Context, config, io.Writer) error) *cobra.Command {
-	cfg := &config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts()}
+	cfg := &config{temporal: temporalconn.FromEnv(), httpTimeouts: metrics.DefaultTimeouts(), tuning: defaultTuning()}
 	root := &cobra.Command{
 		Use:   "cutover-worker",
 		Short: "Run release workflows and their activities",
@@ -184,7 +194,7 @@ Flags default to the environment variables in brackets.
 	fl.StringVar(&cfg.apps, "apps", os.Getenv("CUTOVER_APPS"), "directory of app definitions, one <app>.yaml each; SIGHUP reloads it (CUTOVER_APPS)")
 	dev, devErr := envBool("CUTOVER_DEV")
 	fl.BoolVar(&cfg.dev, "dev", dev, "development mode: a release of an app without a definition brings its whole spec (CUTOVER_DEV)")
-	cfg.envErr = errors.Join(devErr, cfg.httpTimeouts.Flags(fl, "http-", "CUTOVER_HTTP"))
+	cfg.envErr = errors.Join(devErr, cfg.httpTimeouts.Flags(fl, "http-", "CUTOVER_HTTP"), cfg.tuning.flags(fl))
 	root.AddCommand(healthcheckCmd(cfg), version.Command(root))
 	return root
 }
@@ -193,6 +203,9 @@ Flags default to the environment variables in brackets.
 func (c config) check() error {
 	if c.envErr != nil {
 		return c.envErr
+	}
+	if err := c.tuning.check(); err != nil {
+		return err
 	}
 	return c.httpTimeouts.Check("--http-")
 }
@@ -239,7 +252,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer) error {
 		fx.NopLogger,
 		fx.Supply(cfg.temporal, log, fx.Annotate(cfg.httpAddr, fx.ResultTags(`name:"httpAddr"`)),
 			fx.Annotate(cfg.httpTimeouts, fx.ResultTags(`name:"httpTimeouts"`))),
-		fx.Supply(reg, store),
+		fx.Supply(reg, store, cfg.tuning),
 		metrics.Module,
 		temporalconn.Module,
 		activities.Module,
@@ -271,11 +284,10 @@ func health(c client.Client) metrics.HealthFunc {
 }
 
 // runWorker registers the workflow and the activities by name and polls the task
-// queue while the app runs. On stop, running activities get WorkerStopTimeout to
-// finish; whatever does not is retried by another worker.
-func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
+// queue while the app runs, as tuned.
+func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, tun tuning, acts *activities.Activities, store *apps.Store, log *slog.Logger) {
 	acts = acts.WithApps(store)
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{WorkerStopTimeout: 30 * time.Second})
+	w := sdkworker.New(c, cfg.TaskQueue, tun.options())
 	w.RegisterWorkflowWithOptions(workflows.Release, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	acts.Register(w)
 	lc.Append(fx.Hook{
@@ -289,7 +301,8 @@ func runWorker(lc fx.Lifecycle, c client.Client, cfg temporalconn.Config, acts *
 				return fmt.Errorf("start worker: %w", err)
 			}
 			log.Info("worker started", "address", cfg.Address, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue,
-				"apps", store.Apps(), "dev", store.Dev())
+				"apps", store.Apps(), "dev", store.Dev(), "max_activities", tun.activities, "max_workflow_tasks", tun.workflowTasks,
+				"activity_pollers", tun.activityPollers, "workflow_pollers", tun.workflowPollers, "sticky_schedule_to_start_timeout", tun.sticky)
 			return nil
 		},
 		OnStop: func(context.Context) error { w.Stop(); return nil },

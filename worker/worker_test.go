@@ -141,3 +141,28 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("unhealthy: exit %d, %q", code, errOut.String())
 	}
 }
+func TestTuningFlags(t *testing.T) {
+	t.Setenv("CUTOVER_MAX_ACTIVITIES", "50")
+	t.Setenv("CUTOVER_STICKY_SCHEDULE_TO_START_TIMEOUT", "2s")
+	cfg, _, err := parseFlags([]string{"--workflow-pollers", "8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := cfg.tuning.options()
+	if opts.MaxConcurrentActivityExecutionSize != 50 || opts.MaxConcurrentWorkflowTaskPollers != 8 ||
+		opts.StickyScheduleToStartTimeout != 2*time.Second || opts.MaxConcurrentWorkflowTaskExecutionSize != 1000 {
+		t.Errorf("options = %+v; want 50 activities, 8 workflow pollers, a 2s sticky timeout and the default 1000 workflow tasks", opts)
+	}
+	t.Setenv("CUTOVER_STICKY_SCHEDULE_TO_START_TIMEOUT", "")
+	if cfg, _, err := parseFlags(nil); err != nil || cfg.tuning.sticky != time.Second {
+		t.Errorf("default sticky timeout = %v, %v; want 1s", cfg.tuning.sticky, err)
+	}
+	// The SDK panics on one workflow poller; the worker says which flag is wrong.
+	if _, _, err := parseFlags([]string{"--workflow-pollers", "1"}); err == nil || err.Error() != "--workflow-pollers must be at least 2, got 1" {
+		t.Errorf("one workflow poller: %v", err)
+	}
+	t.Setenv("CUTOVER_ACTIVITY_POLLERS", "many")
+	if _, _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), "CUTOVER_ACTIVITY_POLLERS") {
+		t.Errorf("a bad variable: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cutoverhq/cutover/activities"
+	"github.com/cutoverhq/cutover/providers"
 )
 
 // preflightChange gates the preflight activity: releases started before it
@@ -30,7 +31,7 @@ func (r *release) preflight(ctx workflow.Context) error {
 	err := workflow.ExecuteActivity(ctx, activities.PreflightName, activities.PreflightInput{
 		App:     rel.App,
 		Traffic: rel.Providers.Traffic,
-		Plan:    activities.PlanSteps(rel.Plan),
+		Plan:    providers.PlanSteps(rel.Plan),
 	}).Get(ctx, nil)
 	if err != nil {
 		return errors.New(errorText(err) + "; nothing was changed")

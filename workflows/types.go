@@ -43,9 +43,6 @@ const (
 	StageDone     = "done"
 )
 
-// WorkflowID is the one release an app may have at a time.
-func WorkflowID(app string) string { return "release/" + app }
-
 // Input is the workflow's input: a release request (app and version, and what
 // the app's definition lets a request choose) or, for a worker in development
 // mode, a whole spec. The workflow resolves it against the app's definition

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/postgres/ledger"
 )
 
 var _ providers.Recorder = (*Provider)(nil)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cutoverhq/cutover/ledger"
 	"github.com/cutoverhq/cutover/providers"
+	"github.com/cutoverhq/cutover/providers/postgres/ledger"
 	"github.com/cutoverhq/cutover/tests/harness"
 	"github.com/cutoverhq/cutover/verdict"
 )
