@@ -31,36 +31,8 @@ func (r *release) enter(ctx workflow.Context, e ledgerEvent) {
 	e.App, e.Version, e.PreviousVersion = r.ref.App, r.ref.Version, r.ref.PreviousVersion
 	e.Seq, e.At = r.ledgerSeq, workflow.Now(ctx)
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	in := activities.RecordInput{Ledger: *l, Event: e}
-	var f workflow.Future
-	if r.localRecords(ctx) {
-		f = workflow.ExecuteLocalActivity(ledgerLocalOptions(ctx), activities.RecordName, in)
-	} else {
-		f = workflow.ExecuteActivity(ledgerOptions(ctx), activities.RecordName, in)
-	}
+	f := workflow.ExecuteActivity(ledgerOptions(ctx), activities.RecordName, activities.RecordInput{Ledger: *l, Event: e})
 	r.ledgerWrites = append(r.ledgerWrites, f)
-}
-
-// localRecordsChange is the workflow change from which ledger writes and
-// notifications are local activities: they run on the worker that runs the
-// workflow, in the workflow task that asked for them, and leave one marker
-// event in the history instead of three events and a line in the UI's
-// timeline each. A worker that dies before the task completes leaves no
-// marker, so the task's replay on another worker runs them again: the
-// ledger keeps every event (it stores a (run, seq) once) and a notification
-// may be sent twice, never lost. Releases started before it keep their
-// Record and Notify activities.
-const localRecordsChange = "local-records"
-
-// localRecords says whether this run writes its ledger and notifications
-// with local activities. The version is read once, at the first write, so
-// that a release with neither ledger nor notifiers has no marker for it.
-func (r *release) localRecords(ctx workflow.Context) bool {
-	if r.local == nil {
-		v := workflow.GetVersion(ctx, localRecordsChange, workflow.DefaultVersion, 1) == 1
-		r.local = &v
-	}
-	return *r.local
 }
 
 // enterVerdict writes a verdict with all its numbers.

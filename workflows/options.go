@@ -108,28 +108,3 @@ func notifyOptions(ctx workflow.Context) workflow.Context {
 		Summary:             "notify",
 	})
 }
-
-// ledgerLocalOptions is for ledger writes as local activities. Each attempt
-// is short, because the workflow task waits for it (and, past 80% of the
-// task's timeout, the SDK extends the task to keep waiting); the retries go
-// on as long as ledgerOptions', with durable timers between the later ones.
-func ledgerLocalOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    5 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:            retry(0),
-		Summary:                "ledger",
-	})
-}
-
-// notifyLocalOptions is for notifications as local activities: a notifier
-// that does not answer within seconds is given up on sooner than as an
-// activity, since the workflow task waits for it.
-func notifyLocalOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    5 * time.Second,
-		ScheduleToCloseTimeout: time.Minute,
-		RetryPolicy:            retry(3),
-		Summary:                "notify",
-	})
-}

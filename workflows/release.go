@@ -69,9 +69,6 @@ type release struct {
 	notifications []workflow.Future
 	ledgerSeq     int
 	ledgerWrites  []workflow.Future
-	// local is whether ledger writes and notifications are local activities
-	// (localRecordsChange); nil until the first of them.
-	local *bool
 }
 
 // Gates at which approve is accepted.

@@ -182,10 +182,8 @@ func (r *release) countOutcome(ctx workflow.Context) {
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": r.ref.App, "outcome": r.st.Outcome}).Counter(metricReleases).Inc(1)
 }
 
-// notify tells the spec's notifiers about an event without waiting on the
-// answer: a failing notifier never holds the release up. (As local
-// activities, since localRecordsChange, a slow one delays the workflow task
-// that sent it by up to notifyLocalOptions' timeout.)
+// notify tells the spec's notifiers about an event without waiting: a slow or
+// failing notifier never holds the release up.
 func (r *release) notify(ctx workflow.Context, kind, msg string) {
 	ns := r.in.Release.Providers.Notifications
 	if len(ns) == 0 {
@@ -200,15 +198,9 @@ func (r *release) notify(ctx workflow.Context, kind, msg string) {
 	}
 	// One activity per notifier, so that a retry re-sends only to the one that
 	// failed.
-	local := r.localRecords(ctx)
 	for _, n := range ns {
-		in := activities.NotifyInput{Notifiers: []spec.Provider{n}, Event: event}
-		var f workflow.Future
-		if local {
-			f = workflow.ExecuteLocalActivity(notifyLocalOptions(ctx), activities.NotifyName, in)
-		} else {
-			f = workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName, in)
-		}
+		f := workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName,
+			activities.NotifyInput{Notifiers: []spec.Provider{n}, Event: event})
 		r.notifications = append(r.notifications, f)
 	}
 }
