@@ -21,6 +21,16 @@ import (
 type ledgerEvent = providers.LedgerEvent
 
 // enter writes one event to the ledger, when the spec has one.
+//
+// The write is an activity, not a local activity, although a local one would
+// leave one marker in the history instead of three events. A local activity
+// holds back every command of the workflow task that started it until it
+// completes, and the events a rollback writes (the verdict, the abort) share
+// a task with the SetWeight that sends traffic back to blue: with PostgreSQL
+// slow or down, traffic would stay on green for as long as the write retries
+// (seen in a recorded history: the SetWeight and the local Notify's marker
+// came in one task completion). Ledger writes and notifications must not be
+// on the way back to blue.
 func (r *release) enter(ctx workflow.Context, e ledgerEvent) {
 	l := r.in.Release.Providers.Ledger
 	if l == nil {
