@@ -53,7 +53,7 @@ func (t *tuning) flags(fs flagSet) error {
 		v                *int
 	}{
 		{"max-activities", "CUTOVER_MAX_ACTIVITIES", "activities this worker runs at once", &t.activities},
-		{"max-local-activities", "CUTOVER_MAX_LOCAL_ACTIVITIES", "local activities (ledger writes, notifications) this worker runs at once", &t.localActivities},
+		{"max-local-activities", "CUTOVER_MAX_LOCAL_ACTIVITIES", "local activities this worker runs at once", &t.localActivities},
 		{"max-workflow-tasks", "CUTOVER_MAX_WORKFLOW_TASKS", "workflow tasks this worker runs at once", &t.workflowTasks},
 		{"activity-pollers", "CUTOVER_ACTIVITY_POLLERS", "concurrent polls for activity tasks", &t.activityPollers},
 		{"workflow-pollers", "CUTOVER_WORKFLOW_POLLERS", "concurrent polls for workflow tasks (at least 2: sticky and normal queue)", &t.workflowPollers},
