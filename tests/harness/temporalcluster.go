@@ -55,6 +55,8 @@ type TemporalCluster struct {
 
 	t      testing.TB
 	server string
+	// membership is every membership port the cluster has handed out.
+	membership map[int]bool
 }
 
 // TemporalNode is one server process of the cluster.
@@ -64,6 +66,8 @@ type TemporalNode struct {
 	root     string
 	c        *TemporalCluster
 	i        int
+	// configure writes the node's config on fresh ports and sets Frontend.
+	configure func()
 }
 
 // ServerBinaries returns bin/temporal-server and bin/temporal-sql-tool (or
@@ -110,11 +114,14 @@ func StartTemporalCluster(t testing.TB, opts ClusterOptions) *TemporalCluster {
 		}
 	}
 
-	c := &TemporalCluster{CLI: TemporalCLI(t), t: t, server: server}
+	c := &TemporalCluster{CLI: TemporalCLI(t), t: t, server: server, membership: map[int]bool{}}
 	c.Address = startFrontDoor(t, c.frontends)
 	for i := range opts.Nodes {
 		n := &TemporalNode{root: t.TempDir(), c: c, i: i}
-		n.Frontend = writeServerConfig(t, n.root, store, visibility, c.Address)
+		n.configure = func() {
+			n.Frontend = writeServerConfig(t, n.root, store, visibility, c.Address, c.membership)
+		}
+		n.configure()
 		c.Nodes = append(c.Nodes, n)
 	}
 	schemaDone := time.Now()
@@ -160,11 +167,24 @@ func (c *TemporalCluster) Client(t testing.TB) client.Client {
 // Start starts the node's server process (again, after Kill) and waits until
 // its frontend is SERVING; t is the (sub)test that fails if it does not. The
 // process belongs to the cluster's test, which stops it at its end.
+//
+// A port checked free when the config was written may be taken by the time
+// the server binds it (membership ports come from a range other processes
+// also pick from): then the node gets fresh ports and starts again.
 func (n *TemporalNode) Start(t testing.TB) {
 	t.Helper()
-	n.Proc = Start(n.c.t, fmt.Sprintf("temporal-server %d", n.i), nil, n.c.server,
-		"--root", n.root, "--config", "config", "--env", "development", "--allow-no-auth", "start")
-	if err := waitServing(n.Frontend, n.Proc, 90*time.Second); err != nil {
+	for attempt := 1; ; attempt++ {
+		n.Proc = Start(n.c.t, fmt.Sprintf("temporal-server %d", n.i), nil, n.c.server,
+			"--root", n.root, "--config", "config", "--env", "development", "--allow-no-auth", "start")
+		err := waitServing(n.Frontend, n.Proc, 90*time.Second)
+		if err == nil {
+			return
+		}
+		if attempt < 3 && n.Proc.Exited() && strings.Contains(n.Proc.Output(), "address already in use") {
+			t.Logf("temporal-server %d: a port was taken before it bound it; starting it on fresh ports", n.i)
+			n.configure()
+			continue
+		}
 		t.Fatalf("temporal-server %d did not become SERVING: %v\n%s", n.i, err, n.Proc.Output())
 	}
 }
@@ -285,7 +305,7 @@ type servicePorts struct{ GRPC, Membership, HTTP int }
 
 // writeServerConfig writes root/config/{development,dynamicconfig}.yaml for a
 // node and returns its frontend address.
-func writeServerConfig(t testing.TB, root, store, visibility, public string) string {
+func writeServerConfig(t testing.TB, root, store, visibility, public string, taken map[int]bool) string {
 	t.Helper()
 	db := func(raw string) dbConfig {
 		u, err := url.Parse(raw)
@@ -297,7 +317,7 @@ func writeServerConfig(t testing.TB, root, store, visibility, public string) str
 	}
 	services := map[string]servicePorts{}
 	for _, s := range []string{"frontend", "history", "matching", "worker"} {
-		p := servicePorts{GRPC: FreePort(t), Membership: membershipPort(t)}
+		p := servicePorts{GRPC: FreePort(t), Membership: membershipPort(t, taken)}
 		if s == "frontend" {
 			p.HTTP = FreePort(t)
 		}
@@ -330,11 +350,16 @@ func writeServerConfig(t testing.TB, root, store, visibility, public string) str
 
 // membershipPort returns a free loopback port below 32768: the membership
 // table stores ports as a smallint, and the kernel's ephemeral ports, which
-// FreePort gets, start above it.
-func membershipPort(t testing.TB) int {
+// FreePort gets, start above it. taken holds the ports the cluster has handed
+// out already: a port is free again once the check closes it.
+func membershipPort(t testing.TB, taken map[int]bool) int {
 	t.Helper()
 	for range 100 {
 		port := 20000 + rand.IntN(12000)
+		if taken[port] {
+			continue
+		}
+		taken[port] = true
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			ln.Close()
 			return port
