@@ -66,9 +66,19 @@ func TestComposeTemporalJobs(t *testing.T) {
 			t.Errorf("search attribute %s is %q, want %s", name, got, typ)
 		}
 	}
-	if _, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: "default", Query: `CutoverApp="shop" AND CutoverOutcome="promoted"`}); err != nil {
-		t.Errorf("list query by Cutover's search attributes: %v", err)
+	// A new search attribute reaches the frontend's namespace cache seconds
+	// after it is created (harness.StartTemporalCluster waits the same way).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: "default", Query: `CutoverApp="shop" AND CutoverOutcome="promoted"`})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list query by Cutover's search attributes, 30s after the setup job: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
