@@ -1,13 +1,18 @@
 package apps
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
+
+	"go.uber.org/fx"
 
 	"github.com/cutoverhq/cutover/spec"
 )
@@ -78,6 +83,21 @@ func (s *Store) ReloadOn(c <-chan os.Signal, log *slog.Logger) {
 		}
 		log.Info("app definitions reloaded", "apps", s.Apps())
 	}
+}
+
+// ReloadOnHangup reloads the store's definitions on SIGHUP while the app
+// runs: the worker and cutover serve read the same directory, and one signal
+// brings both to the definitions in it.
+func ReloadOnHangup(lc fx.Lifecycle, store *Store, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			signal.Notify(hup, syscall.SIGHUP)
+			go store.ReloadOn(hup, log)
+			return nil
+		},
+		OnStop: func(context.Context) error { signal.Stop(hup); close(hup); return nil },
+	})
 }
 
 // Apps lists the defined apps.

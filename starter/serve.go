@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
@@ -150,99 +149,149 @@ func serve(cmd *cobra.Command, g *globals, f serveFlags) error {
 		return err
 	}
 
+	var chat *chatops.Config
+	if f.chatopsConfig != "" {
+		cfg, err := chatops.LoadConfig(f.chatopsConfig)
+		if err != nil {
+			return fmt.Errorf("--chatops-config: %w", err)
+		}
+		chat = &cfg
+	}
+
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// Temporal through the same fx modules as the CLI and the worker; the SDK
-	// logs only warnings and errors.
-	sdkLog := slog.New(log.Handler()).With("component", "temporal-sdk")
-	if !log.Enabled(ctx, slog.LevelDebug) {
-		sdkLog = slog.New(levelAtLeast{log.Handler(), slog.LevelWarn}).With("component", "temporal-sdk")
-	}
-	var rc *releases.Client
-	var tc client.Client
-	app := fx.New(
+	// Temporal through the same fx modules as the CLI and the worker; the
+	// API and the Slack handler over them.
+	opts := []fx.Option{
 		fx.NopLogger,
-		fx.Supply(g.temporal, sdkLog),
-		temporalconn.Module,
+		fx.Supply(g.temporal, log, f,
+			api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout,
+				PublicURL: f.publicURL, TrustProxy: f.trustProxy}),
+		fx.Module("temporal", fx.Decorate(sdkLogger), temporalconn.Module),
 		releases.Module,
-		fx.Populate(&rc, &tc),
-	)
+		api.Module,
+		chatops.Module,
+	}
+	if chat != nil {
+		opts = append(opts, fx.Supply(chat))
+	}
+	if f.appsDir != "" {
+		// With the workers' app definitions, a request they would refuse is
+		// refused here, before anything starts; without, the workers refuse
+		// it. SIGHUP reloads them, as it does the workers'.
+		opts = append(opts,
+			fx.Provide(func() (*apps.Store, error) {
+				return apps.NewStore(f.appsDir, apps.Mode{}, builtin.NewRegistry(log).Check)
+			}, func(s *apps.Store) api.Resolver { return s }),
+			fx.Invoke(apps.ReloadOnHangup))
+	}
+	var hs *httpServe
+	opts = append(opts, fx.Provide(newHTTPServe), fx.Populate(&hs))
+	app := fx.New(opts...)
 	if err := app.Start(ctx); err != nil {
 		return dig.RootCause(err)
 	}
-	defer func() { _ = app.Stop(context.Background()) }()
-
-	// With the workers' app definitions, a request they would refuse is
-	// refused here, before anything starts; without, the workers refuse it.
-	var defs api.Resolver
-	if f.appsDir != "" {
-		store, err := apps.NewStore(f.appsDir, apps.Mode{}, builtin.NewRegistry(log).Check)
-		if err != nil {
-			return err
-		}
-		defs = store
-		// SIGHUP reloads them, as it does the workers'.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer func() { signal.Stop(hup); close(hup) }()
-		go store.ReloadOn(hup, log)
-	}
-	srv, err := api.New(api.Config{Tokens: tokens, UIURL: f.uiURL, Namespace: g.temporal.Namespace, DecideTimeout: decideTimeout,
-		PublicURL: f.publicURL, TrustProxy: f.trustProxy},
-		api.NewTemporal(rc, tc), defs, log)
-	if err != nil {
-		return err
-	}
-	slack, err := chatopsHandler(log, f, rc)
-	if err != nil {
-		return err
-	}
-	hs := apiServer(routes(srv.Handler(), slack), f.timeouts, log)
-	hs.RegisterOnShutdown(srv.Close)
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", f.listen, err)
-	}
-	names := make([]string, len(tokens))
-	for i, t := range tokens {
-		names[i] = t.Name
-	}
-	scheme := "http"
-	if f.tlsCert != "" {
-		scheme = "https"
-	}
-	log.Info("cutover API listening", "url", scheme+"://"+ln.Addr().String(), "temporal", g.temporal.Address,
-		"namespace", g.temporal.Namespace, "task_queue", g.temporal.TaskQueue, "tokens", names)
-	if scheme == "http" && !isLoopback(ln.Addr()) {
-		log.Warn("serving plain HTTP on a non-loopback address: bearer tokens cross the network in clear; use --tls-cert/--tls-key or a TLS-terminating proxy")
-	}
-
-	served := make(chan error, 1)
-	go func() {
-		if f.tlsCert != "" {
-			served <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
-		} else {
-			served <- hs.Serve(ln)
-		}
-	}()
 	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	case <-hs.done:
+		// The server failed on its own: nothing to shut down gracefully.
+		_ = app.Stop(context.Background())
+		return fmt.Errorf("serve: %w", hs.err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new requests; event streams end; calls in flight get 30s")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown: calls still in flight were cut off", "error", err.Error())
-		_ = hs.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if err := app.Stop(context.Background()); err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sdkLogger is the Temporal SDK's logger: it logs only warnings and errors,
+// unless debug logging is on.
+func sdkLogger(log *slog.Logger) *slog.Logger {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return slog.New(levelAtLeast{log.Handler(), slog.LevelWarn}).With("component", "temporal-sdk")
+	}
+	return slog.New(log.Handler()).With("component", "temporal-sdk")
+}
+
+// httpServeParams are what cutover serve's HTTP server needs.
+type httpServeParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Flags     serveFlags
+	Temporal  temporalconn.Config
+	Config    api.Config
+	API       *api.Server
+	Slack     http.Handler `name:"slack"`
+	Log       *slog.Logger
+}
+
+// httpServe is cutover serve's HTTP server in the app's lifecycle: it
+// listens and serves when the app starts, and shuts down gracefully when it
+// stops. done is closed when it stopped serving, with err why.
+type httpServe struct {
+	done chan struct{}
+	err  error
+}
+
+func newHTTPServe(p httpServeParams) *httpServe {
+	f, log := p.Flags, p.Log
+	hs := apiServer(routes(p.API.Handler(), p.Slack), f.timeouts, log)
+	hs.RegisterOnShutdown(p.API.Close)
+	s := &httpServe{done: make(chan struct{})}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", f.listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", f.listen, err)
+			}
+			names := make([]string, len(p.Config.Tokens))
+			for i, t := range p.Config.Tokens {
+				names[i] = t.Name
+			}
+			scheme := "http"
+			if f.tlsCert != "" {
+				scheme = "https"
+			}
+			log.Info("cutover API listening", "url", scheme+"://"+ln.Addr().String(), "temporal", p.Temporal.Address,
+				"namespace", p.Temporal.Namespace, "task_queue", p.Temporal.TaskQueue, "tokens", names)
+			if scheme == "http" && !isLoopback(ln.Addr()) {
+				log.Warn("serving plain HTTP on a non-loopback address: bearer tokens cross the network in clear; use --tls-cert/--tls-key or a TLS-terminating proxy")
+			}
+			go func() {
+				if f.tlsCert != "" {
+					s.err = hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+				} else {
+					s.err = hs.Serve(ln)
+				}
+				close(s.done)
+			}()
+			return nil
+		},
+		// Not the stop context's deadline: calls in flight get 30s, however
+		// long the rest of the app takes to stop.
+		OnStop: func(context.Context) error {
+			select {
+			case <-s.done:
+				return nil // it failed on its own; serve reports why
+			default:
+			}
+			log.Info("shutting down: no new requests; event streams end; calls in flight get 30s")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				log.Warn("shutdown: calls still in flight were cut off", "error", err.Error())
+				_ = hs.Close()
+			}
+			<-s.done
+			if !errors.Is(s.err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", s.err)
+			}
+			return nil
+		},
+	})
+	return s
 }
 
 // checkServeTimeouts refuses deadlines that would cut what the API does.
@@ -279,23 +328,6 @@ func routes(api, slack http.Handler) http.Handler {
 		mux.Handle("/slack/", slack)
 	}
 	return mux
-}
-
-// chatopsHandler is the Slack handler when a chatops config is given, or nil.
-func chatopsHandler(log *slog.Logger, f serveFlags, rc *releases.Client) (http.Handler, error) {
-	if f.chatopsConfig == "" {
-		return nil, nil
-	}
-	cfg, err := chatops.LoadConfig(f.chatopsConfig)
-	if err != nil {
-		return nil, fmt.Errorf("--chatops-config: %w", err)
-	}
-	h, err := chatops.New(cfg, rc, nil, log.With("component", "chatops"))
-	if err != nil {
-		return nil, fmt.Errorf("--chatops-config: %w", err)
-	}
-	log.Info("Slack chatops at /slack/commands and /slack/actions", "apps", len(cfg.Apps))
-	return h, nil
 }
 
 func isLoopback(a net.Addr) bool {

@@ -76,9 +76,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -232,7 +230,7 @@ func healthcheckCmd(cfg *config) *cobra.Command {
 // it provides the health check that metrics.Module serves.
 var Module = fx.Module("worker",
 	fx.Provide(health),
-	fx.Invoke(reloadOnHangup, runWorker),
+	fx.Invoke(apps.ReloadOnHangup, runWorker),
 )
 
 // run runs the worker until SIGINT or SIGTERM.
@@ -347,19 +345,6 @@ func newStore(cfg appsConfig, reg *providers.Registry, log *slog.Logger) (*apps.
 		log.Warn("development mode: a release of an app without a definition runs its own spec, commands and hosts included")
 	}
 	return store, nil
-}
-
-// reloadOnHangup reloads the app definitions on SIGHUP.
-func reloadOnHangup(lc fx.Lifecycle, store *apps.Store, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			signal.Notify(hup, syscall.SIGHUP)
-			go store.ReloadOn(hup, log)
-			return nil
-		},
-		OnStop: func(context.Context) error { signal.Stop(hup); close(hup); return nil },
-	})
 }
 
 // envBool reads a true/false environment variable; unset is false.
