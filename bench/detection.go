@@ -118,11 +118,11 @@ func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 		loadDone <- err
 	}()
 
-	rel, err := c.ps.start(fmt.Sprintf("cutover release (detection run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
+	rel, err := c.ps.Start(fmt.Sprintf("cutover release (detection run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
 	if err != nil {
 		return s, err
 	}
-	defer rel.stop(10 * time.Second)
+	defer rel.Stop(10 * time.Second)
 	if _, err := c.waitStatus(ctx, 2*time.Minute, "the 10% soak", rel, func(st workflows.Status) bool {
 		return st.Stage == "soak" && st.Weights.Green == 10
 	}); err != nil {
@@ -138,11 +138,11 @@ func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return s, fmt.Errorf("green never went back to 0%% within a minute; worker output:\n%s", tail(c.worker.out.String(), 3000))
+			return s, fmt.Errorf("green never went back to 0%% within a minute; worker output:\n%s", tail(c.worker.Output(), 3000))
 		}
 		time.Sleep(time.Millisecond)
 	}
-	code, err := rel.wait(ctx, 2*time.Minute)
+	code, err := waitExit(ctx, rel, 2*time.Minute)
 	if err != nil {
 		return s, err
 	}
@@ -153,7 +153,7 @@ func (c *cluster) detectOnce(ctx context.Context, i int) (detectSample, error) {
 		return s, fmt.Errorf("load: %w", err)
 	}
 	if code != 3 {
-		return s, fmt.Errorf("cutover release --wait exited %d, want 3 (rolled back); output:\n%s", code, tail(rel.out.String(), 3000))
+		return s, fmt.Errorf("cutover release --wait exited %d, want 3 (rolled back); output:\n%s", code, tail(rel.Output(), 3000))
 	}
 	mu.Lock()
 	defer mu.Unlock()

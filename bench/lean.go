@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/cutoverhq/cutover/procs"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/spec"
 	"github.com/cutoverhq/cutover/temporalconn"
@@ -145,19 +146,19 @@ func runRawWorker(address string) error {
 
 // leanCluster is a dev server, two cutover workers and two raw workers.
 type leanCluster struct {
-	ps        *procs
+	ps        *procs.Group
 	dir       string
 	address   string
-	server    *proc
-	workers   []*proc // cutover-worker
-	raws      []*proc // bench -raw-worker
+	server    *procs.Proc
+	workers   []*procs.Proc // cutover-worker
+	raws      []*procs.Proc // bench -raw-worker
 	workerBin string
 	env       []string
 	tc        client.Client
 	rc        *releases.Client
 }
 
-func startLeanCluster(ctx context.Context, bins *binaries, ps *procs) (*leanCluster, error) {
+func startLeanCluster(ctx context.Context, bins *binaries, ps *procs.Group) (*leanCluster, error) {
 	c := &leanCluster{ps: ps}
 	var err error
 	if c.workerBin, err = bins.worker(); err != nil {
@@ -184,7 +185,7 @@ func startLeanCluster(ctx context.Context, bins *binaries, ps *procs) (*leanClus
 	for _, sa := range []string{"CutoverApp=Keyword", "CutoverVersion=Keyword", "CutoverStage=Keyword", "CutoverTrafficPercent=Int", "CutoverOutcome=Keyword"} {
 		args = append(args, "--search-attribute", sa)
 	}
-	if c.server, err = ps.start("temporal dev server", nil, temporalBin, args...); err != nil {
+	if c.server, err = ps.Start("temporal dev server", nil, temporalBin, args...); err != nil {
 		return nil, err
 	}
 	if err := waitFor(ctx, 60*time.Second, "the Temporal dev server", c.server, func() bool {
@@ -209,7 +210,7 @@ func startLeanCluster(ctx context.Context, bins *binaries, ps *procs) (*leanClus
 		return nil, err
 	}
 	for i := range 2 {
-		p, err := ps.start(fmt.Sprintf("raw worker %d", i), nil, self, "-raw-worker", c.address)
+		p, err := ps.Start(fmt.Sprintf("raw worker %d", i), nil, self, "-raw-worker", c.address)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +229,7 @@ func (c *leanCluster) addWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := c.ps.start(fmt.Sprintf("cutover-worker %d", len(c.workers)), append(append([]string{}, c.env...), "CUTOVER_HTTP_ADDR="+httpAddr), c.workerBin)
+	w, err := c.ps.Start(fmt.Sprintf("cutover-worker %d", len(c.workers)), append(append([]string{}, c.env...), "CUTOVER_HTTP_ADDR="+httpAddr), c.workerBin)
 	if err != nil {
 		return err
 	}
@@ -241,9 +242,9 @@ func (c *leanCluster) close() {
 		c.tc.Close()
 	}
 	for _, p := range append(slices.Clone(c.raws), c.workers...) {
-		p.stop(35 * time.Second)
+		p.Stop(35 * time.Second)
 	}
-	c.server.stop(10 * time.Second)
+	c.server.Stop(10 * time.Second)
 	_ = os.RemoveAll(c.dir)
 }
 
@@ -384,16 +385,16 @@ type rssSampler struct {
 	done chan struct{}
 }
 
-func sampleRSS(procs map[string][]*proc) *rssSampler {
+func sampleRSS(byName map[string][]*procs.Proc) *rssSampler {
 	s := &rssSampler{peak: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		for {
-			for name, ps := range procs {
+			for name, ps := range byName {
 				for _, p := range ps {
-					if kb := rssOf(p.pid()); kb > 0 {
+					if kb := rssOf(p.Pid()); kb > 0 {
 						s.mu.Lock()
 						s.peak[name] = max(s.peak[name], kb)
 						s.mu.Unlock()
@@ -444,7 +445,7 @@ type level struct {
 // for them all.
 func (c *leanCluster) runLevel(ctx context.Context, kind string, n int) (level, error) {
 	lv := level{kind: kind, n: n}
-	sampler := sampleRSS(map[string][]*proc{"cutover workers": c.workers, "raw workers": c.raws, "server": {c.server}})
+	sampler := sampleRSS(map[string][]*procs.Proc{"cutover workers": c.workers, "raw workers": c.raws, "server": {c.server}})
 	runs := make([]wfRun, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 50)
@@ -557,7 +558,7 @@ func benchSigkill(ctx context.Context, cfg config, c *leanCluster) (string, erro
 		if err != nil {
 			return "", err
 		}
-		k := slices.IndexFunc(c.workers, func(p *proc) bool { return p.pid() == pid })
+		k := slices.IndexFunc(c.workers, func(p *procs.Proc) bool { return p.Pid() == pid })
 		if k < 0 {
 			return "", fmt.Errorf("no worker of pid %d ran %s", pid, app)
 		}
@@ -633,7 +634,7 @@ func (c *leanCluster) lastWorkerPid(ctx context.Context, r wfRun) (int, error) {
 }
 
 // benchLean runs the sections of this file that cfg asks for on one cluster.
-func benchLean(ctx context.Context, cfg config, bins *binaries, ps *procs, chain, concurrency, sigkill bool) (string, error) {
+func benchLean(ctx context.Context, cfg config, bins *binaries, ps *procs.Group, chain, concurrency, sigkill bool) (string, error) {
 	c, err := startLeanCluster(ctx, bins, ps)
 	if err != nil {
 		return "", err

@@ -39,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cutoverhq/cutover/procs"
 )
 
 type config struct {
@@ -145,9 +147,9 @@ func realMain(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	defer bins.cleanup()
-	ps := &procs{}
+	ps := &procs.Group{}
 	// Whatever happens, every process started is stopped before returning.
-	defer ps.stopAll()
+	defer stopAll(ps)
 
 	m := readMachine()
 	var parts []string
@@ -166,7 +168,7 @@ func realMain(ctx context.Context, cfg config) (err error) {
 			return fmt.Errorf("router overhead: %w", err)
 		}
 		parts = append(parts, s)
-		ps.stopAll()
+		stopAll(ps)
 	}
 	if has("abort") || has("promotion") || has("detection") {
 		s, err := benchReleases(ctx, cfg, bins, ps, has("abort"), has("promotion"), has("detection"))
@@ -174,7 +176,7 @@ func realMain(ctx context.Context, cfg config) (err error) {
 			return err
 		}
 		parts = append(parts, s)
-		ps.stopAll()
+		stopAll(ps)
 	}
 	if has("chain") || has("concurrency") || has("sigkill") {
 		logf("== 7-9. Cutover next to a raw Temporal chain")
@@ -183,7 +185,7 @@ func realMain(ctx context.Context, cfg config) (err error) {
 			return fmt.Errorf("raw chain comparison: %w", err)
 		}
 		parts = append(parts, s)
-		ps.stopAll()
+		stopAll(ps)
 	}
 	if has("judge") {
 		logf("== 5. judge verdict time")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cutoverhq/cutover/loadgen"
+	"github.com/cutoverhq/cutover/procs"
 	"github.com/cutoverhq/cutover/router"
 )
 
@@ -26,7 +27,7 @@ const benchToken = "cutover-bench-token"
 type target struct {
 	name string
 	url  string
-	cpu  *proc // the process whose CPU time is charged to this path: the proxy, or the one backend
+	cpu  *procs.Proc // the process whose CPU time is charged to this path: the proxy, or the one backend
 }
 
 // fixedRow is one fixed-rate run.
@@ -47,7 +48,7 @@ type maxRow struct {
 	other  float64
 }
 
-func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (string, error) {
+func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs.Group) (string, error) {
 	demo, err := bins.demoApp()
 	if err != nil {
 		return "", err
@@ -64,13 +65,13 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 
 	// Two instances of the demo app.
 	var backends []string
-	var backendProcs []*proc
+	var backendProcs []*procs.Proc
 	for i := range 2 {
 		port, err := freePort()
 		if err != nil {
 			return "", err
 		}
-		p, err := ps.start(fmt.Sprintf("demo-app %d", i), []string{fmt.Sprintf("PORT=%d", port), "VERSION=1.0.0"}, demo)
+		p, err := ps.Start(fmt.Sprintf("demo-app %d", i), []string{fmt.Sprintf("PORT=%d", port), "VERSION=1.0.0"}, demo)
 		if err != nil {
 			return "", err
 		}
@@ -90,7 +91,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 	if err != nil {
 		return "", err
 	}
-	rp, err := ps.start("cutover router", []string{"CUTOVER_ROUTER_TOKEN=" + benchToken}, cli,
+	rp, err := ps.Start("cutover router", []string{"CUTOVER_ROUTER_TOKEN=" + benchToken}, cli,
 		"router", "--app", "bench-overhead", "--listen", listen, "--admin", admin)
 	if err != nil {
 		return "", err
@@ -134,7 +135,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 		if out, code, err := run(ctx, 10*time.Second, nil, hp, "-c", "-f", conf); err != nil || code != 0 {
 			return "", fmt.Errorf("haproxy -c: exit %d %v: %s", code, err, out)
 		}
-		hpp, err := ps.start("haproxy", nil, hp, "-db", "-f", conf)
+		hpp, err := ps.Start("haproxy", nil, hp, "-db", "-f", conf)
 		if err != nil {
 			return "", err
 		}
@@ -155,9 +156,9 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 	ours := func() time.Duration {
 		d := cpuTimeOf(os.Getpid())
 		for _, t := range targets[1:] {
-			d += t.cpu.cpuTime()
+			d += cpuTimeOf(t.cpu.Pid())
 		}
-		return d + backendProcs[0].cpuTime() + backendProcs[1].cpuTime()
+		return d + cpuTimeOf(backendProcs[0].Pid()) + cpuTimeOf(backendProcs[1].Pid())
 	}
 	type mark struct {
 		at         time.Time
@@ -181,7 +182,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, t := range targets {
 			logf("overhead round %d: %s at %d req/s for %s (concurrency %d)", round, t.name, cfg.rate, cfg.duration, cfg.concurrency)
-			cpu0, m := t.cpu.cpuTime(), markNow()
+			cpu0, m := cpuTimeOf(t.cpu.Pid()), markNow()
 			sum, err := loadgen.Run(ctx, loadgen.Config{
 				URL: t.url, Rate: cfg.rate, Duration: cfg.duration,
 				MaxRequests: cfg.rate * int(cfg.duration.Seconds()+1), Concurrency: cfg.concurrency,
@@ -189,7 +190,7 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 			if err != nil {
 				return "", err
 			}
-			fixed = append(fixed, fixedRow{t.name, round, sum, t.cpu.cpuTime() - cpu0, otherSince(m)})
+			fixed = append(fixed, fixedRow{t.name, round, sum, cpuTimeOf(t.cpu.Pid()) - cpu0, otherSince(m)})
 			logf("  %s", sum)
 			if err := ctx.Err(); err != nil {
 				return "", err
@@ -197,20 +198,20 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs) (
 		}
 		for _, t := range targets {
 			logf("overhead round %d: %s, closed loop with %d clients for %s", round, t.name, cfg.clients, cfg.maxDuration)
-			cpu0, m := t.cpu.cpuTime(), markNow()
+			cpu0, m := cpuTimeOf(t.cpu.Pid()), markNow()
 			res, err := closedLoop(ctx, t.url, cfg.clients, cfg.maxDuration, cfg.maxRequests)
 			if err != nil {
 				return "", err
 			}
-			maxes = append(maxes, maxRow{t.name, round, res, t.cpu.cpuTime() - cpu0, otherSince(m)})
+			maxes = append(maxes, maxRow{t.name, round, res, cpuTimeOf(t.cpu.Pid()) - cpu0, otherSince(m)})
 			logf("  ok=%d errors=%d %.0f req/s p50=%s p99=%s", res.OK, res.Errors, res.throughput(), loadgen.FormatDuration(res.P50), loadgen.FormatDuration(res.P99))
 			if err := ctx.Err(); err != nil {
 				return "", err
 			}
 		}
 	}
-	for _, p := range slices.Backward(append([]*proc{rp}, backendProcs...)) {
-		p.stop(10 * time.Second)
+	for _, p := range slices.Backward(append([]*procs.Proc{rp}, backendProcs...)) {
+		p.Stop(10 * time.Second)
 	}
 	return overheadReport(cfg, targets, fixed, maxes, haproxyVersion), nil
 }

@@ -12,141 +12,34 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cutoverhq/cutover/procs"
 )
 
-// The process handling here is the tests/harness pattern without testing.TB:
-// every process the benchmark starts is registered in a procs, which stops them
-// all (SIGTERM to the process group, SIGKILL after a grace period, then waits)
-// in reverse order before the benchmark exits, whatever happened.
+// Every process the benchmark starts is registered in a procs.Group, which
+// stops them all (SIGTERM to the process group, SIGKILL after a grace period,
+// then waits) in reverse order before the benchmark exits, whatever happened.
 
-// tailBuffer keeps the last max bytes a process printed.
-type tailBuffer struct {
-	mu  sync.Mutex
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-// proc is a process the benchmark started.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *tailBuffer
-	done    chan struct{}
-	err     error
-	started time.Time
-	ended   time.Time // when Wait returned
-}
-
-// procs stops every process it started.
-type procs struct {
-	mu   sync.Mutex
-	list []*proc
-}
-
-// start starts bin in its own process group with env added to the environment.
-func (ps *procs) start(name string, env []string, bin string, args ...string) (*proc, error) {
-	p := &proc{name: name, out: &tailBuffer{max: 256 << 10}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p.cmd.WaitDelay = 5 * time.Second // a grandchild holding the output pipe must not block Wait
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	p.started = time.Now()
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		p.ended = time.Now()
-		close(p.done)
-	}()
-	ps.list = append(ps.list, p)
-	return p, nil
-}
-
-// stopAll stops the processes, the last started first.
-func (ps *procs) stopAll() {
-	ps.mu.Lock()
-	list := ps.list
-	ps.list = nil
-	ps.mu.Unlock()
-	for i := len(list) - 1; i >= 0; i-- {
-		begin := time.Now()
-		list[i].stop(10 * time.Second)
-		if d := time.Since(begin); d > 2*time.Second {
-			logf("stopping %s took %s", list[i].name, d.Round(time.Millisecond))
+// stopAll stops the group's processes, saying which took long.
+func stopAll(ps *procs.Group) {
+	ps.StopAll(10*time.Second, func(p *procs.Proc, took time.Duration) {
+		if took > 2*time.Second {
+			logf("stopping %s took %s", p.Name, took.Round(time.Millisecond))
 		}
-	}
+	})
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+// waitExit waits up to timeout for p to exit and returns its exit code; past
+// the timeout the error holds the end of its output.
+func waitExit(ctx context.Context, p *procs.Proc, timeout time.Duration) (int, error) {
+	code, err := p.Wait(ctx, timeout)
+	if errors.Is(err, procs.ErrTimeout) {
+		return code, fmt.Errorf("%w; output:\n%s", err, tail(p.Output(), 3000))
 	}
+	return code, err
 }
-
-// stop sends SIGTERM to the process group, SIGKILL after grace, and waits.
-func (p *proc) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its exit code.
-func (p *proc) wait(ctx context.Context, timeout time.Duration) (int, error) {
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		return -1, fmt.Errorf("%s did not exit within %s; output:\n%s", p.name, timeout, tail(p.out.String(), 3000))
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode(), nil
-	}
-	if p.err != nil {
-		return -1, fmt.Errorf("%s: %w", p.name, p.err)
-	}
-	return 0, nil
-}
-
-// cpuTime is the CPU time (user + system) the process has used so far, from
-// /proc/PID/stat, or 0 when it cannot be read.
-func (p *proc) cpuTime() time.Duration { return cpuTimeOf(p.pid()) }
 
 // cpuTimeOf is the CPU time (user + system) process pid has used so far.
 func cpuTimeOf(pid int) time.Duration {
@@ -244,16 +137,16 @@ func freeAddr() (string, error) {
 
 // waitFor polls cond every 50ms until it holds, within, ctx ends, or the
 // process (if any) exits.
-func waitFor(ctx context.Context, within time.Duration, what string, p *proc, cond func() bool) error {
+func waitFor(ctx context.Context, within time.Duration, what string, p *procs.Proc, cond func() bool) error {
 	deadline := time.Now().Add(within)
 	for !cond() {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited while waiting for %s; output:\n%s", p.name, what, tail(p.out.String(), 3000))
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s exited while waiting for %s; output:\n%s", p.Name, what, tail(p.Output(), 3000))
 		}
 		if time.Now().After(deadline) {
 			msg := fmt.Sprintf("timed out after %s waiting for %s", within, what)
 			if p != nil {
-				msg += "; output of " + p.name + ":\n" + tail(p.out.String(), 3000)
+				msg += "; output of " + p.Name + ":\n" + tail(p.Output(), 3000)
 			}
 			return errors.New(msg)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/cutoverhq/cutover/procs"
 	"github.com/cutoverhq/cutover/releases"
 	"github.com/cutoverhq/cutover/router"
 	"github.com/cutoverhq/cutover/spec"
@@ -81,7 +82,7 @@ const promotionPlan = `plan:
 const promotionTimers = 15 * time.Second
 
 type cluster struct {
-	ps       *procs
+	ps       *procs.Group
 	cli      string
 	demo     string
 	dir      string
@@ -89,7 +90,7 @@ type cluster struct {
 	admin    string
 	listen   string   // the router's user address
 	env      []string // for the cutover CLI
-	worker   *proc
+	worker   *procs.Proc
 	router   *router.Client
 	tc       client.Client
 	rc       *releases.Client
@@ -103,7 +104,7 @@ func (c *cluster) spec(name, version, plan string) (string, error) {
 	return path, os.WriteFile(path, []byte(body), 0o644)
 }
 
-func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, doAbort, doPromotion, doDetection bool) (report string, err error) {
+func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs.Group, doAbort, doPromotion, doDetection bool) (report string, err error) {
 	c := &cluster{ps: ps}
 	if c.cli, err = bins.cutover(); err != nil {
 		return "", err
@@ -141,7 +142,7 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 	for _, sa := range []string{"CutoverApp=Keyword", "CutoverVersion=Keyword", "CutoverStage=Keyword", "CutoverTrafficPercent=Int", "CutoverOutcome=Keyword"} {
 		args = append(args, "--search-attribute", sa)
 	}
-	srv, err := ps.start("temporal dev server", nil, temporalBin, args...)
+	srv, err := ps.Start("temporal dev server", nil, temporalBin, args...)
 	if err != nil {
 		return "", err
 	}
@@ -164,7 +165,7 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 	if err != nil {
 		return "", err
 	}
-	c.worker, err = ps.start("cutover-worker", append(append([]string{}, c.env...), "CUTOVER_HTTP_ADDR="+httpAddr), workerBin)
+	c.worker, err = ps.Start("cutover-worker", append(append([]string{}, c.env...), "CUTOVER_HTTP_ADDR="+httpAddr), workerBin)
 	if err != nil {
 		return "", err
 	}
@@ -179,7 +180,7 @@ func benchReleases(ctx context.Context, cfg config, bins *binaries, ps *procs, d
 	if c.admin, err = freeAddr(); err != nil {
 		return "", err
 	}
-	rp, err := ps.start("cutover router", []string{"CUTOVER_ROUTER_TOKEN=" + benchToken}, c.cli,
+	rp, err := ps.Start("cutover router", []string{"CUTOVER_ROUTER_TOKEN=" + benchToken}, c.cli,
 		"router", "--app", benchApp, "--listen", c.listen, "--admin", c.admin, "--health-interval", "200ms")
 	if err != nil {
 		return "", err
@@ -252,7 +253,7 @@ func (c *cluster) cleanup() {
 	if st, err := c.status(ctx); err == nil && st.Outcome == workflows.OutcomeRunning {
 		_ = c.tc.TerminateWorkflow(ctx, spec.WorkflowID(benchApp), "", "bench cleanup")
 	}
-	c.worker.stop(35 * time.Second)
+	c.worker.Stop(35 * time.Second)
 	logf("cleanup: worker stopped after %s", time.Since(begin).Round(time.Millisecond))
 	defer func() { logf("cleanup: local instances stopped after %s", time.Since(begin).Round(time.Millisecond)) }()
 	if out, code, err := run(ctx, time.Minute, c.env, c.cli, "local", "stop", "-f", c.blueSpec); err != nil || code != 0 {
@@ -272,12 +273,12 @@ func (c *cluster) status(ctx context.Context) (workflows.Status, error) {
 
 // waitStatus waits until the release process has started the workflow, then
 // polls the status query every 10ms until cond holds.
-func (c *cluster) waitStatus(ctx context.Context, within time.Duration, what string, rel *proc, cond func(workflows.Status) bool) (workflows.Status, error) {
+func (c *cluster) waitStatus(ctx context.Context, within time.Duration, what string, rel *procs.Proc, cond func(workflows.Status) bool) (workflows.Status, error) {
 	deadline := time.Now().Add(within)
 	var st workflows.Status
 	if rel != nil {
 		if err := waitFor(ctx, within, "cutover release to start the workflow", rel, func() bool {
-			return strings.Contains(rel.out.String(), "started release of")
+			return strings.Contains(rel.Output(), "started release of")
 		}); err != nil {
 			return st, err
 		}
@@ -290,12 +291,12 @@ func (c *cluster) waitStatus(ctx context.Context, within time.Duration, what str
 				return st, nil
 			}
 		}
-		if rel != nil && rel.exited() {
-			return st, fmt.Errorf("%s exited while waiting for %s; output:\n%s", rel.name, what, tail(rel.out.String(), 3000))
+		if rel != nil && rel.Exited() {
+			return st, fmt.Errorf("%s exited while waiting for %s; output:\n%s", rel.Name, what, tail(rel.Output(), 3000))
 		}
 		if time.Now().After(deadline) {
 			return st, fmt.Errorf("timed out after %s waiting for %s; last status: version %s stage %s step %d weights %s outcome %s reason %q; worker output:\n%s",
-				within, what, st.Version, st.Stage, st.Step, st.Weights, st.Outcome, st.Reason, tail(c.worker.out.String(), 4000))
+				within, what, st.Version, st.Stage, st.Step, st.Weights, st.Outcome, st.Reason, tail(c.worker.Output(), 4000))
 		}
 		select {
 		case <-ctx.Done():
@@ -334,11 +335,11 @@ func (c *cluster) abortOnce(ctx context.Context, i int) (abortSample, error) {
 	if err != nil {
 		return s, err
 	}
-	rel, err := c.ps.start(fmt.Sprintf("cutover release (abort run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
+	rel, err := c.ps.Start(fmt.Sprintf("cutover release (abort run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
 	if err != nil {
 		return s, err
 	}
-	defer rel.stop(10 * time.Second)
+	defer rel.Stop(10 * time.Second)
 	if _, err := c.waitStatus(ctx, 2*time.Minute, "the 10% soak", rel, func(st workflows.Status) bool {
 		if st.Outcome != workflows.OutcomeRunning || st.Stage != "soak" || st.Step != abortSoakStep || !stepRunning(st, abortSoakStep) {
 			return false
@@ -413,13 +414,13 @@ func (c *cluster) abortOnce(ctx context.Context, i int) (abortSample, error) {
 	}
 	stopPoll()
 
-	code, err = rel.wait(ctx, 2*time.Minute)
+	code, err = waitExit(ctx, rel, 2*time.Minute)
 	if err != nil {
 		return s, err
 	}
-	s.ended = rel.ended.Sub(t0)
+	s.ended = rel.Ended().Sub(t0)
 	if code != 4 {
-		return s, fmt.Errorf("cutover release --wait exited %d, want 4 (aborted); output:\n%s", code, tail(rel.out.String(), 3000))
+		return s, fmt.Errorf("cutover release --wait exited %d, want 4 (aborted); output:\n%s", code, tail(rel.Output(), 3000))
 	}
 	st, err := c.status(ctx)
 	if err != nil {
@@ -549,28 +550,28 @@ func (c *cluster) promoteOnce(ctx context.Context, i int) (promotionSample, erro
 	if err != nil {
 		return s, err
 	}
-	rel, err := c.ps.start(fmt.Sprintf("cutover release (promotion run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
+	rel, err := c.ps.Start(fmt.Sprintf("cutover release (promotion run %d)", i), c.env, c.cli, "release", "-f", spec, "--wait", "--by", "bench")
 	if err != nil {
 		return s, err
 	}
-	defer rel.stop(10 * time.Second)
+	defer rel.Stop(10 * time.Second)
 	if _, err := c.waitStatus(ctx, 2*time.Minute, "the approval gate", rel, func(st workflows.Status) bool {
 		return st.Version == fmt.Sprintf("3.0.%d", i) && st.Waiting == "approval"
 	}); err != nil {
 		return s, err
 	}
-	s.detect = time.Since(rel.started)
+	s.detect = time.Since(rel.Started)
 	if _, err := c.rc.Decide(ctx, benchApp, workflows.UpdateApprove, workflows.Decision{By: "bench-approver", Reason: "bench", Via: "api"}, ""); err != nil {
 		return s, err
 	}
-	code, err := rel.wait(ctx, 3*time.Minute)
+	code, err := waitExit(ctx, rel, 3*time.Minute)
 	if err != nil {
 		return s, err
 	}
 	if code != 0 {
-		return s, fmt.Errorf("cutover release --wait exited %d, want 0 (promoted); output:\n%s", code, tail(rel.out.String(), 3000))
+		return s, fmt.Errorf("cutover release --wait exited %d, want 0 (promoted); output:\n%s", code, tail(rel.Output(), 3000))
 	}
-	s.wall = rel.ended.Sub(rel.started)
+	s.wall = rel.Ended().Sub(rel.Started)
 	st, err := c.status(ctx)
 	if err != nil {
 		return s, err

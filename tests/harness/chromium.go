@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cutoverhq/cutover/procs"
 )
 
 // ChromiumBin finds Chromium: $CHROMIUM_BIN, /usr/bin/chromium, or chromium on
@@ -37,7 +39,7 @@ func ChromiumBin(t testing.TB) string {
 func Chromium(t testing.TB) context.Context {
 	t.Helper()
 	bin := ChromiumBin(t)
-	out := &lockedBuffer{}
+	out := procs.NewTail(outputKept)
 	var cmd *exec.Cmd
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(bin),

@@ -17,11 +17,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/cutoverhq/cutover/procs"
 )
 
 // Missing skips the test because a component is not there, or fails it in CI.
@@ -115,102 +116,42 @@ func TemporalCLI(t testing.TB) string {
 
 // Proc is a process a test started; it is stopped when the test ends.
 type Proc struct {
-	Name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
-	err  error
+	*procs.Proc
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// outputKept is how much of a process's output a test keeps: all of it in
+// practice (tests search it, and print it when they fail); the bound only
+// stops a runaway process from filling the memory.
+const outputKept = 64 << 20
 
 // Start starts a process in its own process group; the test's cleanup stops it
 // (SIGTERM, then SIGKILL after 10s) and prints its output when the test failed.
 func Start(t testing.TB, name string, env []string, bin string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	pp, err := procs.Start(name, procs.Options{Env: env, Tail: outputKept}, bin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.Stop(10 * time.Second)
+		pp.Stop(10 * time.Second)
 		if t.Failed() {
-			t.Logf("--- output of %s ---\n%s", name, p.Output())
+			t.Logf("--- output of %s ---\n%s", name, pp.Output())
 		}
 	})
-	return p
-}
-
-// Output is what the process printed so far.
-func (p *Proc) Output() string { return p.out.String() }
-
-// Kill sends SIGKILL to the process group, as a crash would.
-func (p *Proc) Kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Stop asks the process to stop and kills it after grace.
-func (p *Proc) Stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.Kill()
-	}
+	return &Proc{pp}
 }
 
 // Wait waits for the process to exit and returns its exit code.
 func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
+	code, err := p.Proc.Wait(context.Background(), timeout)
+	if errors.Is(err, procs.ErrTimeout) {
 		t.Fatalf("%s did not exit within %s; output:\n%s", p.Name, timeout, p.Output())
 	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p.err != nil {
-		t.Fatalf("%s: %v", p.Name, p.err)
-	}
-	return 0
-}
-
-// Exited reports whether the process has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return code
 }
 
 // Run runs a command to completion and returns its stdout, stderr and exit code.
