@@ -30,6 +30,13 @@ const (
 	DecommissionName = "Decommission"
 	NotifyName       = "Notify"
 	RecordName       = "Record"
+	// The batch forms carry every ledger event and notification a release
+	// gathered in one workflow task (workflows/outbox.go). Record and Notify
+	// stay for releases recorded before them; a worker without the batch
+	// forms fails their tasks as unregistered, which Temporal retries until a
+	// worker that has them takes them, so a rolling upgrade loses nothing.
+	NotifyBatchName = "NotifyBatch"
+	RecordBatchName = "RecordBatch"
 )
 
 // StepInput names the release and the provider a step uses.
@@ -101,6 +108,19 @@ type NotifyInput struct {
 	Event     providers.Event `json:"event"`
 }
 
+// NotifyBatchInput is NotifyBatch's input: events for one notifier, in order.
+type NotifyBatchInput struct {
+	Notifier spec.Provider     `json:"notifier"`
+	Events   []providers.Event `json:"events"`
+}
+
+// RecordBatchInput is RecordBatch's input: ledger events, in order, and the
+// ledger to write them to.
+type RecordBatchInput struct {
+	Ledger spec.Provider           `json:"ledger"`
+	Events []providers.LedgerEvent `json:"events"`
+}
+
 // RecordInput is Record's input: one ledger event and the ledger to write it to.
 type RecordInput struct {
 	Ledger spec.Provider         `json:"ledger"`
@@ -138,6 +158,8 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		DecommissionName: a.Decommission,
 		NotifyName:       a.Notify,
 		RecordName:       a.Record,
+		NotifyBatchName:  a.NotifyBatch,
+		RecordBatchName:  a.RecordBatch,
 		PreflightName:    a.Preflight,
 		ResolveName:      a.Resolve,
 	} {
@@ -311,12 +333,39 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
 // Record writes one event to the release ledger. The ledger ignores an event
 // it already holds, so a retry after a lost answer writes no duplicate.
 func (a *Activities) Record(ctx context.Context, in RecordInput) error {
-	what := "record " + in.Event.Kind + " in the ledger"
+	return a.RecordBatch(ctx, RecordBatchInput{Ledger: in.Ledger, Events: []providers.LedgerEvent{in.Event}})
+}
+
+// NotifyBatch delivers events to one notifier in order. A retry sends the
+// whole batch again: the workflow sends a batch as soon as a notification is
+// due, so a batch rarely holds more than one.
+func (a *Activities) NotifyBatch(ctx context.Context, in NotifyBatchInput) error {
+	n, err := providers.Get[providers.Notifier](a.reg, "notifications", in.Notifier)
+	if err != nil {
+		return classify("notify "+in.Notifier.Type, err)
+	}
+	for _, e := range in.Events {
+		if err := n.Notify(ctx, e); err != nil {
+			a.log.Warn("notification failed", "notifier", in.Notifier.Type, "app", e.App, "kind", e.Kind, "err", err)
+			return classify("notify "+in.Notifier.Type+" of "+e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// RecordBatch writes ledger events in order. The ledger ignores an event it
+// already holds, so a retry writes only what the last attempt did not.
+func (a *Activities) RecordBatch(ctx context.Context, in RecordBatchInput) error {
 	l, err := providers.Get[providers.Recorder](a.reg, "ledger", in.Ledger)
 	if err != nil {
-		return classify(what, err)
+		return classify("record in the ledger", err)
 	}
-	return classify(what, l.Record(ctx, in.Event))
+	for _, e := range in.Events {
+		if err := l.Record(ctx, e); err != nil {
+			return classify("record "+e.Kind+" in the ledger", err)
+		}
+	}
+	return nil
 }
 
 // Module provides the activities.

@@ -377,16 +377,19 @@ func benchChain(ctx context.Context, cfg config, c *leanCluster) (string, error)
 	return b.String(), nil
 }
 
-// rssSampler keeps the largest resident set of each process it watches.
+// rssSampler keeps the largest resident set of each process it watches, and
+// the CPU time each kind used from its start to its end.
 type rssSampler struct {
-	mu   sync.Mutex
-	peak map[string]int64 // KiB
-	stop chan struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	peak  map[string]int64 // KiB
+	procs map[string][]*procs.Proc
+	cpu0  map[string]time.Duration
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 func sampleRSS(byName map[string][]*procs.Proc) *rssSampler {
-	s := &rssSampler{peak: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &rssSampler{peak: map[string]int64{}, procs: byName, cpu0: cpuOf(byName), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(500 * time.Millisecond)
@@ -411,10 +414,26 @@ func sampleRSS(byName map[string][]*procs.Proc) *rssSampler {
 	return s
 }
 
-func (s *rssSampler) end() map[string]int64 {
+// end stops sampling and returns the peaks and the CPU time used.
+func (s *rssSampler) end() (map[string]int64, map[string]time.Duration) {
 	close(s.stop)
 	<-s.done
-	return s.peak
+	cpu := cpuOf(s.procs)
+	for k, v := range s.cpu0 {
+		cpu[k] -= v
+	}
+	return s.peak, cpu
+}
+
+// cpuOf is the user and system CPU time of each kind's processes so far.
+func cpuOf(byName map[string][]*procs.Proc) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, ps := range byName {
+		for _, p := range ps {
+			out[name] += cpuTimeOf(p.Pid())
+		}
+	}
+	return out
 }
 
 // rssOf is a process's resident set in KiB, 0 when unknown.
@@ -439,6 +458,11 @@ type level struct {
 	makespan time.Duration
 	p50, p99 time.Duration
 	rss      map[string]int64
+	cpu      map[string]time.Duration
+	// events is the mean history length; timeouts the workflow task
+	// timeouts of all runs, and timedOut how many runs had any.
+	events             float64
+	timeouts, timedOut int
 }
 
 // runLevel starts n workflows at once (start calls 50 at a time) and waits
@@ -468,9 +492,20 @@ func (c *leanCluster) runLevel(ctx context.Context, kind string, n int) (level, 
 		})
 	}
 	wg.Wait()
-	lv.rss = sampler.end()
+	lv.rss, lv.cpu = sampler.end()
 	if err := errors.Join(errs...); err != nil {
 		return lv, err
+	}
+	for _, r := range runs {
+		lv.events += float64(r.events) / float64(n)
+		t, err := c.taskTimeouts(ctx, r)
+		if err != nil {
+			return lv, err
+		}
+		lv.timeouts += len(t)
+		if len(t) > 0 {
+			lv.timedOut++
+		}
 	}
 	first, last := runs[0].start, runs[0].close
 	var took []time.Duration
@@ -497,7 +532,8 @@ func benchConcurrency(ctx context.Context, cfg config, c *leanCluster) (string, 
 			if err != nil {
 				return "", fmt.Errorf("%d %s: %w", n, kind, err)
 			}
-			logf("  makespan %s, p50 %s, p99 %s, peak RSS %v KiB", fd(lv.makespan), fd(lv.p50), fd(lv.p99), lv.rss)
+			logf("  makespan %s, p50 %s, p99 %s, peak RSS %v KiB, CPU %v, %.1f events, %d task timeouts in %d runs",
+				fd(lv.makespan), fd(lv.p50), fd(lv.p99), lv.rss, lv.cpu, lv.events, lv.timeouts, lv.timedOut)
 			rows = append(rows, lv)
 		}
 	}
@@ -511,15 +547,19 @@ func benchConcurrency(ctx context.Context, cfg config, c *leanCluster) (string, 
 	fmt.Fprintf(&b, "The cluster of section 7: n releases of n apps (section 7's plan; ideally %s each) started at once "+
 		"(50 start calls in flight), then n raw chains; each row waits for all its workflows to end. *Makespan* runs from "+
 		"the first start to the last close, *release time* from a workflow's start to its close, as the server recorded them. "+
-		"*Peak RSS* is the largest resident set seen (every 0.5s) of either worker of the kind that ran, and of the dev server.\n\n", fd(leanIdeal))
-	b.WriteString("| n | workflow | makespan | p50 | p99 | ideal | peak worker RSS | peak server RSS |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+		"*Peak RSS* is the largest resident set seen (every 0.5s) of either worker of the kind that ran, and of the dev server; "+
+		"*CPU* the CPU time the two workers and the server used during the row; *events* the mean history length; "+
+		"*task timeouts* the workflow task timeouts in all histories (a sticky queue's 1s schedule-to-start, or a task "+
+		"started but not completed in 10s), with how many runs had any.\n\n", fd(leanIdeal))
+	b.WriteString("| n | workflow | makespan | p50 | p99 | ideal | peak worker RSS | peak server RSS | worker CPU | server CPU | events | task timeouts (runs) |\n" +
+		"|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, lv := range rows {
-		wk := lv.rss["cutover workers"]
+		wk, wcpu := lv.rss["cutover workers"], lv.cpu["cutover workers"]
 		if lv.kind == "raw" {
-			wk = lv.rss["raw workers"]
+			wk, wcpu = lv.rss["raw workers"], lv.cpu["raw workers"]
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d MB | %d MB |\n", lv.n, lv.kind, fd(lv.makespan), fd(lv.p50), fd(lv.p99),
-			fd(leanIdeal), wk/1024, lv.rss["server"]/1024)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d MB | %d MB | %s | %s | %.0f | %d (%d) |\n", lv.n, lv.kind, fd(lv.makespan), fd(lv.p50), fd(lv.p99),
+			fd(leanIdeal), wk/1024, lv.rss["server"]/1024, fd(wcpu), fd(lv.cpu["server"]), lv.events, lv.timeouts, lv.timedOut)
 	}
 	b.WriteString("\nCutover's makespan over the raw chain's at the same n: ")
 	for i := 0; i+1 < len(rows); i += 2 {
@@ -533,83 +573,104 @@ func benchConcurrency(ctx context.Context, cfg config, c *leanCluster) (string, 
 }
 
 // benchSigkill measures an approve sent right after the worker that ran the
-// release last (the one whose sticky queue holds its next task) is SIGKILLed.
+// release last (the one whose sticky queue holds its next task) is SIGKILLed:
+// -kills runs for each of -kill-gaps.
 func benchSigkill(ctx context.Context, cfg config, c *leanCluster) (string, error) {
-	var took []time.Duration
-	var why []string
-	for i := range cfg.kills {
-		app := fmt.Sprintf("kill-%d", i)
-		r, err := c.startRelease(ctx, app, approvalPlan)
-		if err != nil {
-			return "", err
-		}
-		deadline := time.Now().Add(time.Minute)
-		for {
-			st, err := c.rc.Status(ctx, app)
-			if err == nil && st.Waiting == "approval" {
-				break
-			}
-			if time.Now().After(deadline) {
-				return "", fmt.Errorf("%s never reached its approval gate", app)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		pid, err := c.lastWorkerPid(ctx, r)
-		if err != nil {
-			return "", err
-		}
-		k := slices.IndexFunc(c.workers, func(p *procs.Proc) bool { return p.Pid() == pid })
-		if k < 0 {
-			return "", fmt.Errorf("no worker of pid %d ran %s", pid, app)
-		}
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		time.Sleep(cfg.killGap)
-		begin := time.Now()
-		if _, err := c.rc.Decide(ctx, app, workflows.UpdateApprove, workflows.Decision{By: "bench-approver", Reason: "bench", Via: "api"}, ""); err != nil {
-			return "", err
-		}
-		d := time.Since(begin)
-		took = append(took, d)
-		logf("sigkill %d/%d: approve answered %s after worker pid %d was killed", i+1, cfg.kills, fd(d), pid)
-		c.workers = slices.Delete(c.workers, k, k+1)
-		if err := c.addWorker(ctx); err != nil {
-			return "", err
-		}
-		if _, err := c.finish(ctx, r, true); err != nil {
-			return "", err
-		}
-		timeouts, err := c.taskTimeouts(ctx, r)
-		if err != nil {
-			return "", err
-		}
-		logf("  workflow task timeouts: %v", timeouts)
-		why = append(why, strings.Join(timeouts, "+"))
+	type row struct {
+		gap  time.Duration
+		took []time.Duration
+		why  []string
 	}
-	sorted := slices.Clone(took)
-	slices.Sort(sorted)
+	var rows []row
+	for g, gap := range cfg.killGaps {
+		rw := row{gap: gap}
+		for i := range cfg.kills {
+			d, why, err := c.approveAfterKill(ctx, fmt.Sprintf("kill-%d-%d", g, i), gap)
+			if err != nil {
+				return "", err
+			}
+			logf("sigkill %d/%d, gap %s: approve answered %s; workflow task timeouts: %s", i+1, cfg.kills, gap, fd(d), why)
+			rw.took, rw.why = append(rw.took, d), append(rw.why, why)
+		}
+		rows = append(rows, rw)
+	}
+	var gaps []string
+	for _, g := range cfg.killGaps {
+		gaps = append(gaps, g.String())
+	}
 	var b strings.Builder
 	b.WriteString("## 9. Approve after a worker SIGKILL\n\n")
-	fmt.Fprintf(&b, "Reproduce: `make build temporal && go run ./bench -sections sigkill -kills %d -kill-gap %s`\n\n", cfg.kills, cfg.killGap)
-	fmt.Fprintf(&b, "The cluster of section 7 (workers with the default `--sticky-schedule-to-start-timeout` of 1s). A release "+
-		"waits at its approval gate; the worker that ran its last workflow task (named in the history), whose sticky queue its next "+
-		"task goes to, is SIGKILLed, and the `approve` update is sent %s later; *answered* is the time until the update returns. "+
-		"A new worker replaces the dead one before the next run. An approve sent within milliseconds of the kill (`-kill-gap 0`) "+
-		"can be handed to the dead worker's sticky poll before the server has noticed its connection close: the task then waits "+
-		"out its start-to-close timeout (10s) instead, which the history shows as a `starttoclose` workflow task timeout.\n\n", cfg.killGap)
-	fmt.Fprintf(&b, "| runs | p50 | max | min |\n|---:|---:|---:|---:|\n| %d | %s | %s | %s |\n\n", len(took),
-		fd(percentile(sorted, 50)), fd(sorted[len(sorted)-1]), fd(sorted[0]))
-	b.WriteString("Each run in order, with the workflow task timeouts its history shows: ")
-	for i, d := range took {
-		if i > 0 {
-			b.WriteString(", ")
+	fmt.Fprintf(&b, "Reproduce: `make build temporal && go run ./bench -sections sigkill -kills %d -kill-gaps %s`\n\n", cfg.kills, strings.Join(gaps, ","))
+	b.WriteString("The cluster of section 7 (workers with the default `--sticky-schedule-to-start-timeout` of 1s). A release " +
+		"waits at its approval gate; the worker that ran its last workflow task (named in the history), whose sticky queue its next " +
+		"task goes to, is SIGKILLed, and once it has exited the `approve` update is sent after the *gap*; *answered* is the time " +
+		"until the update returns. A new worker replaces the dead one before the next run. The task timeouts are those the " +
+		"history shows: `scheduletostart` is the sticky queue's 1s passing with no poller, after which any worker takes the task.\n\n")
+	b.WriteString("| gap | runs | p50 | max | min | each run (its workflow task timeouts) |\n|---:|---:|---:|---:|---:|---|\n")
+	for _, rw := range rows {
+		sorted := slices.Clone(rw.took)
+		slices.Sort(sorted)
+		var each []string
+		for i, d := range rw.took {
+			e := fd(d)
+			if rw.why[i] != "" {
+				e += " (" + rw.why[i] + ")"
+			}
+			each = append(each, e)
 		}
-		b.WriteString(fd(d))
-		if why[i] != "" {
-			fmt.Fprintf(&b, " (%s)", why[i])
-		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", rw.gap, len(rw.took), fd(percentile(sorted, 50)), fd(sorted[len(sorted)-1]), fd(sorted[0]), strings.Join(each, ", "))
 	}
-	b.WriteString(" (target: at most 1.5s).\n\n")
+	b.WriteString("\nTarget: at most 1.5s.\n\n")
 	return b.String(), nil
+}
+
+// approveAfterKill starts a release of app, SIGKILLs the worker that holds its
+// sticky queue once it waits for approval, waits gap after the worker has
+// exited, approves, and returns how long the approve took to answer and the
+// workflow task timeouts the history shows.
+func (c *leanCluster) approveAfterKill(ctx context.Context, app string, gap time.Duration) (time.Duration, string, error) {
+	r, err := c.startRelease(ctx, app, approvalPlan)
+	if err != nil {
+		return 0, "", err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := c.rc.Status(ctx, app)
+		if err == nil && st.Waiting == "approval" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, "", fmt.Errorf("%s never reached its approval gate", app)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pid, err := c.lastWorkerPid(ctx, r)
+	if err != nil {
+		return 0, "", err
+	}
+	k := slices.IndexFunc(c.workers, func(p *procs.Proc) bool { return p.Pid() == pid })
+	if k < 0 {
+		return 0, "", fmt.Errorf("no worker of pid %d ran %s", pid, app)
+	}
+	c.workers[k].Kill() // returns once the process has exited
+	time.Sleep(gap)
+	begin := time.Now()
+	if _, err := c.rc.Decide(ctx, app, workflows.UpdateApprove, workflows.Decision{By: "bench-approver", Reason: "bench", Via: "api"}, ""); err != nil {
+		return 0, "", err
+	}
+	took := time.Since(begin)
+	c.workers = slices.Delete(c.workers, k, k+1)
+	if err := c.addWorker(ctx); err != nil {
+		return 0, "", err
+	}
+	if _, err := c.finish(ctx, r, true); err != nil {
+		return 0, "", err
+	}
+	timeouts, err := c.taskTimeouts(ctx, r)
+	if err != nil {
+		return 0, "", err
+	}
+	return took, strings.Join(timeouts, "+"), nil
 }
 
 // lastWorkerPid is the process ID of the worker that completed the run's last

@@ -65,7 +65,7 @@ type config struct {
 	chainRuns int
 	levels    []int
 	kills     int
-	killGap   time.Duration
+	killGaps  []time.Duration
 }
 
 var allSections = []string{"overhead", "abort", "promotion", "detection", "judge", "decisions", "chain", "concurrency", "sigkill"}
@@ -88,7 +88,7 @@ func main() {
 	flag.IntVar(&cfg.chainRuns, "chain-runs", 20, "chain: how many releases and raw chains to run, one at a time")
 	levels := flag.String("levels", "100,300,1000", "concurrency: how many releases at once, comma-separated")
 	flag.IntVar(&cfg.kills, "kills", 5, "sigkill: how many workers to kill")
-	flag.DurationVar(&cfg.killGap, "kill-gap", time.Second, "sigkill: how long after the kill the approve is sent")
+	killGaps := flag.String("kill-gaps", "0,100ms,1s", "sigkill: how long after the killed worker has exited the approve is sent, comma-separated (each gets -kills runs)")
 	rawWorker := flag.String("raw-worker", "", "run a worker for the raw chain against this Temporal address (the chain and concurrency sections start it)")
 	flag.Parse()
 	if *rawWorker != "" {
@@ -105,6 +105,14 @@ func main() {
 			os.Exit(2)
 		}
 		cfg.levels = append(cfg.levels, n)
+	}
+	for g := range strings.SplitSeq(*killGaps, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(g))
+		if err != nil || d < 0 || d > time.Minute {
+			fmt.Fprintf(os.Stderr, "bench: -kill-gaps: %q is not a duration from 0 to 1m\n", g)
+			os.Exit(2)
+		}
+		cfg.killGaps = append(cfg.killGaps, d)
 	}
 	for s := range strings.SplitSeq(sections, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -125,7 +133,7 @@ func main() {
 		cfg.maxDuration <= 0 || cfg.maxDuration > time.Minute, cfg.concurrency <= 0 || cfg.concurrency > 1024,
 		cfg.clients <= 0 || cfg.clients > 1024, cfg.maxRequests <= 0 || cfg.maxRequests > 2000000,
 		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50,
-		cfg.detections <= 0 || cfg.detections > 100, cfg.chainRuns <= 0 || cfg.chainRuns > 100, cfg.kills <= 0 || cfg.kills > 20, cfg.killGap < 0 || cfg.killGap > time.Minute:
+		cfg.detections <= 0 || cfg.detections > 100, cfg.chainRuns <= 0 || cfg.chainRuns > 100, cfg.kills <= 0 || cfg.kills > 20:
 		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
 			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50, detections ≤ 100, chain-runs ≤ 100, kills ≤ 20)")
 		os.Exit(2)

@@ -20,9 +20,10 @@ import (
 // ledgerEvent is what the workflow fills in; enter adds the rest.
 type ledgerEvent = providers.LedgerEvent
 
-// enter writes one event to the ledger, when the spec has one.
+// enter writes one event to the ledger, when the spec has one: through the
+// outbox (outbox.go) in a lean history, else an activity of its own.
 //
-// The write is an activity, not a local activity, although a local one would
+// The writes are activities, not local activities, although a local one would
 // leave one marker in the history instead of three events. A local activity
 // holds back every command of the workflow task that started it until it
 // completes, and the events a rollback writes (the verdict, the abort) share
@@ -40,8 +41,12 @@ func (r *release) enter(ctx workflow.Context, e ledgerEvent) {
 	e.Release = workflow.GetInfo(ctx).WorkflowExecution.RunID
 	e.App, e.Version, e.PreviousVersion = r.ref.App, r.ref.Version, r.ref.PreviousVersion
 	e.Seq, e.At = r.ledgerSeq, workflow.Now(ctx)
+	if r.lean {
+		r.out.ledger = append(r.out.ledger, e)
+		return
+	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	f := workflow.ExecuteActivity(ledgerOptions(ctx), activities.RecordName, activities.RecordInput{Ledger: *l, Event: e})
+	f := workflow.ExecuteActivity(ledgerOptions(ctx, "ledger"), activities.RecordName, activities.RecordInput{Ledger: *l, Event: e})
 	r.ledgerWrites = append(r.ledgerWrites, f)
 }
 

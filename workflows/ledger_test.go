@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -20,26 +22,30 @@ import (
 // fails each event's first write after storing it: the answer is lost, the
 // activity is retried, and the event must still be there once.
 type ledgerFake struct {
-	mu     sync.Mutex
-	events map[string]providers.LedgerEvent
-	writes int
+	mu      sync.Mutex
+	events  map[string]providers.LedgerEvent
+	writes  int
+	batches int // RecordBatch calls that succeeded
 }
 
 func (l *ledgerFake) register(h *harness) {
 	l.events = map[string]providers.LedgerEvent{}
-	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordInput) error {
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordBatchInput) error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.writes++
-		key := fmt.Sprintf("%s/%d", in.Event.Release, in.Event.Seq)
-		if _, ok := l.events[key]; !ok {
-			l.events[key] = in.Event
+		for _, e := range in.Events {
+			l.writes++
+			key := fmt.Sprintf("%s/%d", e.Release, e.Seq)
+			if _, ok := l.events[key]; !ok {
+				l.events[key] = e
+			}
 		}
 		if activity.GetInfo(ctx).Attempt == 1 {
 			return errors.New("connection reset after the insert")
 		}
+		l.batches++
 		return nil
-	}, activity.RegisterOptions{Name: activities.RecordName})
+	}, activity.RegisterOptions{Name: activities.RecordBatchName})
 }
 
 // ordered returns the events in Seq order as "seq kind step state" lines.
@@ -72,6 +78,12 @@ func TestLedgerGetsEveryEventOnce(t *testing.T) {
 	if l.writes != 2*len(events) {
 		t.Errorf("%d writes for %d events; want each written twice (the first answer is lost)", l.writes, len(events))
 	}
+	// Batched: a step's end and the next step's start go out together, so
+	// the ledger gets at most about one batch per step, not one per event.
+	if max := len(rel.Plan) + 2; l.batches > max || l.batches*2 > len(events) {
+		t.Errorf("%d batches for %d events of %d steps; want at most %d and at most one per two events", l.batches, len(events), len(rel.Plan), max)
+	}
+	t.Logf("%d events in %d batches", len(events), l.batches)
 	var kinds []string
 	for _, e := range events {
 		if e.App != "shop" || e.Version != "1.5.0" || e.Release == "" || e.At.IsZero() {
@@ -132,5 +144,52 @@ func TestLedgerRecordsTheRollback(t *testing.T) {
 	}
 	if e := events[len(events)-1]; e.Outcome != OutcomeRolledBack || !strings.Contains(e.Message, "soak guard failed") {
 		t.Errorf("outcome event %+v, want rolled back by the guard", e)
+	}
+}
+
+// Notifications go out through the outbox in order, each to every notifier,
+// and the one asking for approval is delivered while the release waits for
+// it, not when the release ends.
+func TestNotificationsReachEveryNotifierInOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	rel := testRelease()
+	rel.Providers.Notifications = []spec.Provider{{Type: "log"}, {Type: "webhook"}}
+	var atGate []string
+	h.when(waitingFor("approval"), func() {
+		// Let the outbox's activity run before approving.
+		h.env.RegisterDelayedCallback(func() {
+			atGate = h.w.delivered()
+			h.update(UpdateApprove, Decision{By: "alice", Reason: "ok", Via: "test"})
+		}, time.Second)
+	})
+	st := h.run(rel)
+	if st.Outcome != OutcomePromoted {
+		t.Fatalf("outcome %s (%s)", st.Outcome, st.Reason)
+	}
+	kinds := []string{"started", "verdict", "approval-needed", OutcomePromoted}
+	var want []string
+	for _, k := range kinds {
+		for _, n := range rel.Providers.Notifications {
+			want = append(want, n.Type+":"+k)
+		}
+	}
+	got := h.w.delivered()
+	byNotifier := func(notes []string, notifier string) []string {
+		var out []string
+		for _, n := range notes {
+			if strings.HasPrefix(n, notifier+":") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	for _, n := range rel.Providers.Notifications {
+		if g, w := byNotifier(got, n.Type), byNotifier(want, n.Type); strings.Join(g, " ") != strings.Join(w, " ") {
+			t.Errorf("%s got %v, want %v", n.Type, g, w)
+		}
+	}
+	if !slices.Contains(atGate, "log:approval-needed") || !slices.Contains(atGate, "webhook:approval-needed") {
+		t.Errorf("delivered while waiting for approval: %v; want the approval request among them", atGate)
 	}
 }

@@ -91,20 +91,20 @@ func guardOptions(ctx workflow.Context, soak time.Duration, summary string) work
 // ledgerOptions is for ledger writes: they retry for a good while, because an
 // auditor needs every event, but a ledger that stays down does not hold the
 // release forever.
-func ledgerOptions(ctx workflow.Context) workflow.Context {
+func ledgerOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
 		ScheduleToCloseTimeout: 10 * time.Minute,
 		RetryPolicy:            retry(0),
-		Summary:                "ledger",
+		Summary:                summary,
 	})
 }
 
 // notifyOptions is for notifications, which never hold a release up for long.
-func notifyOptions(ctx workflow.Context) workflow.Context {
+func notifyOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         retry(3),
-		Summary:             "notify",
+		Summary:             summary,
 	})
 }

@@ -18,7 +18,7 @@ const preflightChange = "preflight"
 // anything is touched, so that a plan that cannot (a soak shorter than a DNS
 // TTL, a partial weight on a CNAME swap) fails with nothing to undo.
 func (r *release) preflight(ctx workflow.Context) error {
-	if workflow.GetVersion(ctx, preflightChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.lean && workflow.GetVersion(ctx, preflightChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
 	rel := r.in.Release

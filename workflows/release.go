@@ -65,6 +65,13 @@ type release struct {
 	// after, and its decommission waits that out.
 	greenOff, blueOff time.Time
 
+	// lean is set for a run with a lean history (outbox.go): one version
+	// marker, batched ledger events and notifications, one upsert per task.
+	lean bool
+	// dirty is set when the state changed since the publisher last showed it.
+	dirty bool
+	out   outbox
+
 	published     published
 	notifications []workflow.Future
 	ledgerSeq     int
@@ -96,15 +103,16 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return starting, nil }); err != nil {
 		return Status{}, err
 	}
-	rel, resolved, err := resolve(ctx, in)
+	lean := leanVersion(ctx)
+	rel, resolved, err := resolve(ctx, in, lean)
 	if err != nil {
-		return refused(ctx, in, err)
+		return refused(ctx, in, err, lean)
 	}
 	in.Release = rel
 	if problems := in.Release.Validate(nil); len(problems) > 0 {
 		return Status{}, temporal.NewNonRetryableApplicationError("invalid release spec:\n"+problems.Error(), "InvalidSpec", nil)
 	}
-	r := newRelease(ctx, in)
+	r := newRelease(ctx, in, lean)
 	if resolved {
 		r.st.Principal, r.st.Person = in.Principal, in.Release.PersonOf(in.Principal)
 	}
@@ -130,9 +138,24 @@ func Release(ctx workflow.Context, in Input) (Status, error) {
 	}
 	// Let abort and rollback updates that wait for blue answer before the run ends.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	r.end(ctx)
+	return r.st, nil
+}
+
+// end shows the final state and waits for the last ledger events and
+// notifications to go out.
+func (r *release) end(ctx workflow.Context) {
+	if r.lean {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		if r.dirty {
+			r.dirty = false
+			r.publishNow(ctx)
+		}
+		r.drainOutbox(ctx)
+		return
+	}
 	r.flushNotifications(ctx)
 	r.flushLedger(ctx)
-	return r.st, nil
 }
 
 // run runs the plan, then finishes the release: promoted, failed past the
@@ -156,12 +179,13 @@ func (r *release) run(ctx workflow.Context) {
 	}
 }
 
-func newRelease(ctx workflow.Context, in Input) *release {
+func newRelease(ctx workflow.Context, in Input, lean bool) *release {
 	rel := in.Release
 	r := &release{
-		in:  in,
-		ref: providers.Ref{App: rel.App, Version: rel.Version, PreviousVersion: rel.PreviousVersion},
-		log: workflow.GetLogger(ctx),
+		in:   in,
+		ref:  providers.Ref{App: rel.App, Version: rel.Version, PreviousVersion: rel.PreviousVersion},
+		log:  workflow.GetLogger(ctx),
+		lean: lean,
 	}
 	r.st = Status{
 		App:             rel.App,
@@ -176,6 +200,11 @@ func newRelease(ctx workflow.Context, in Input) *release {
 	r.greenOff = r.st.StartedAt
 	for i, s := range rel.Plan {
 		r.st.Steps = append(r.st.Steps, StepRecord{Index: i + 1, Kind: s.Kind(), Description: s.Describe(), State: StatePending})
+	}
+	if lean {
+		r.seedPublished(ctx)
+		r.startPublisher(ctx)
+		r.startOutbox(ctx)
 	}
 	return r
 }

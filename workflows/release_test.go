@@ -52,6 +52,10 @@ type world struct {
 	refuse    string
 	// off is the Off each Decommission call got, by color.
 	off map[providers.Color]time.Time
+	// notes is every notification delivered, as "notifier:kind", and
+	// batches the NotifyBatch calls.
+	notes   []string
+	batches int
 }
 
 func (w *world) enter(ctx context.Context, label string) error {
@@ -194,6 +198,21 @@ func (w *world) register(env *testsuite.TestWorkflowEnvironment) {
 		return nil
 	})
 	reg(activities.NotifyName, func(ctx context.Context, in activities.NotifyInput) error { return nil })
+	reg(activities.NotifyBatchName, func(ctx context.Context, in activities.NotifyBatchInput) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.batches++
+		for _, e := range in.Events {
+			w.notes = append(w.notes, in.Notifier.Type+":"+e.Kind)
+		}
+		return nil
+	})
+}
+
+func (w *world) delivered() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.notes)
 }
 
 func durationOf(d time.Duration) spec.Duration { return spec.Duration(d) }

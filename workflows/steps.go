@@ -157,6 +157,9 @@ func (r *release) off(c providers.Color) time.Time {
 const sequentialJudge = "sequential-judge"
 
 func (r *release) judgeVersion(ctx workflow.Context) workflow.Version {
+	if r.lean {
+		return 1
+	}
 	return workflow.GetVersion(ctx, sequentialJudge, workflow.DefaultVersion, 1)
 }
 

@@ -33,15 +33,27 @@ type published struct {
 }
 
 // publish shows the release's state in the Temporal UI: search attributes for
-// filtering and the current details for reading.
+// filtering and the current details for reading. In a lean history it only
+// marks the state changed, and the publisher (outbox.go) shows it once per
+// workflow task.
 func (r *release) publish(ctx workflow.Context) {
+	if r.lean {
+		r.dirty = true
+		return
+	}
+	r.publishNow(ctx)
+}
+
+// publishNow upserts what changed since the last time and sets the details.
+func (r *release) publishNow(ctx workflow.Context) {
 	var ups []temporal.SearchAttributeUpdate
 	p := &r.published
 	if !p.done {
 		ups = append(ups, AttrApp.ValueSet(r.ref.App), AttrVersion.ValueSet(r.ref.Version))
 	}
-	if !p.done || p.stage != r.st.Stage {
-		ups = append(ups, AttrStage.ValueSet(r.st.Stage))
+	stage := r.searchStage()
+	if !p.done || p.stage != stage {
+		ups = append(ups, AttrStage.ValueSet(stage))
 	}
 	if !p.done || p.traffic != r.st.Weights.Green {
 		ups = append(ups, AttrTraffic.ValueSet(int64(r.st.Weights.Green)))
@@ -54,11 +66,32 @@ func (r *release) publish(ctx workflow.Context) {
 			r.log.Warn("upsert search attributes", "err", err)
 		}
 	}
-	p.stage, p.traffic, p.outcome, p.done = r.st.Stage, r.st.Weights.Green, r.st.Outcome, true
+	p.stage, p.traffic, p.outcome, p.done = stage, r.st.Weights.Green, r.st.Outcome, true
 	if d := r.details(workflow.Now(ctx)); d != p.details {
 		workflow.SetCurrentDetails(ctx, d)
 		p.details = d
 	}
+}
+
+// searchStage is the stage the CutoverStage search attribute shows.
+//
+// In a lean history it changes only where a release starts to wait: its
+// first step (the release is under way; provisioning usually takes a while),
+// a soak, a comparison, an approval, a pause, the standby window; and when it
+// rolls back or ends. Every upsert costs the server a visibility write, and at
+// one per step they took a third of the dev server's CPU when many releases
+// ran at once (docs/benchmarks.md, section 8). The step under way is always in
+// the status query, `cutover status` and the UI's details, which cost
+// nothing; the traffic weight's search attribute changes with every shift.
+func (r *release) searchStage() string {
+	if !r.lean || r.st.Step <= 1 {
+		return r.st.Stage
+	}
+	switch r.st.Stage {
+	case spec.KindSoak, spec.KindAnalysis, spec.KindApproval, spec.KindPause, spec.KindStandby, StageRollback, StageDone:
+		return r.st.Stage
+	}
+	return r.published.stage
 }
 
 // details renders the current state as the markdown the UI shows.
@@ -196,10 +229,14 @@ func (r *release) notify(ctx workflow.Context, kind, msg string) {
 		// Whoever is asked to decide sees the numbers in the message itself.
 		event.Verdict = r.st.LastVerdict
 	}
+	if r.lean {
+		r.out.notes = append(r.out.notes, event)
+		return
+	}
 	// One activity per notifier, so that a retry re-sends only to the one that
 	// failed.
 	for _, n := range ns {
-		f := workflow.ExecuteActivity(notifyOptions(ctx), activities.NotifyName,
+		f := workflow.ExecuteActivity(notifyOptions(ctx, "notify"), activities.NotifyName,
 			activities.NotifyInput{Notifiers: []spec.Provider{n}, Event: event})
 		r.notifications = append(r.notifications, f)
 	}
