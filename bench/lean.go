@@ -605,7 +605,9 @@ func benchSigkill(ctx context.Context, cfg config, c *leanCluster) (string, erro
 		"waits at its approval gate; the worker that ran its last workflow task (named in the history), whose sticky queue its next " +
 		"task goes to, is SIGKILLed, and once it has exited the `approve` update is sent after the *gap*; *answered* is the time " +
 		"until the update returns. A new worker replaces the dead one before the next run. The task timeouts are those the " +
-		"history shows: `scheduletostart` is the sticky queue's 1s passing with no poller, after which any worker takes the task.\n\n")
+		"history shows: `scheduletostart` is the sticky queue's 1s passing with no poller, after which any worker takes the task. " +
+		"An approve sent in the milliseconds between the signal and the process's exit, while its sockets are still open, can be " +
+		"handed to the dying worker's sticky poll: the task then waits out its start-to-close timeout (10s, seen as `starttoclose`).\n\n")
 	b.WriteString("| gap | runs | p50 | max | min | each run (its workflow task timeouts) |\n|---:|---:|---:|---:|---:|---|\n")
 	for _, rw := range rows {
 		sorted := slices.Clone(rw.took)
