@@ -449,8 +449,9 @@ func (p routerProfile) markdown() string {
 	if p.before == "" {
 		return b.String()
 	}
-	fmt.Fprintf(&b, "Before issue 15's changes (`httputil.ReverseProxy` without a buffer pool, metrics looked up by label per request, "+
-		"the write deadline moved on every write), the same profiles read:\n\n```\n%s\n```\n\n", strings.TrimSpace(p.before))
+	fmt.Fprintf(&b, "Before issue 15's changes (every request through `httputil.ReverseProxy`, without a buffer pool; metrics looked up by "+
+		"label per request; the write deadline moved on every write), the same profiles read (bench/profile_before.txt says how they were taken):\n\n```\n%s\n```\n\n",
+		strings.TrimSpace(p.before))
 	return b.String()
 }
 

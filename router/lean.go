@@ -18,9 +18,11 @@ import (
 // serves it: it writes the request to a pooled connection and reads the
 // answer itself. httputil.ReverseProxy and http.Transport hand every request
 // to two goroutines per backend connection (one writes, one reads), clone the
-// request and its headers twice and trace it; on a router sharing two cores
-// with its apps that was most of its CPU per request (docs/benchmarks.md,
-// section 1). Everything else keeps going through ReverseProxy.
+// request and its headers and trace it: in the router's closed-loop profile
+// the transport's two goroutines alone were a quarter of its CPU
+// (docs/benchmarks.md, section 1), and BenchmarkProxy/plain against
+// BenchmarkProxy/reverseproxy shows what the lean path saves. Everything else
+// keeps going through ReverseProxy.
 
 // leanIdleFor is how long a connection may wait in the pool. Apps close idle
 // connections after a while (net/http's servers after their IdleTimeout); a
