@@ -428,7 +428,7 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 		}
 		return "**not met**"
 	}
-	ms := func(v float64) string { return fd(time.Duration(v)) }
+	ms := func(v float64) string { return fd(time.Duration(v).Round(100 * time.Nanosecond)) }
 	b.WriteString("Issue 15's goals, from the medians above:\n\n| goal | router | haproxy | |\n|---|---:|---:|---|\n")
 	fmt.Fprintf(&b, "| closed-loop maximum ≥ 0.6× haproxy's | %.0f req/s (%.2f×) | %.0f req/s | %s |\n", rT, rT/hT, hT, check(rT >= 0.6*hT))
 	fmt.Fprintf(&b, "| proxy CPU per request ≤ 2× haproxy's | %s (%.2f×) | %s | %s |\n", ms(rCPU), rCPU/hCPU, ms(hCPU), check(rCPU <= 2*hCPU))
