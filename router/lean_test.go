@@ -150,3 +150,40 @@ func TestLeanTrailers(t *testing.T) {
 		t.Errorf("body %q, trailers %v", body, resp.Trailer)
 	}
 }
+
+// Answers without a body (HEAD, 304, 204) keep their headers, and the
+// connection stays usable for the next request.
+func TestLeanBodilessAnswers(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case "/cached":
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/none":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "hello")
+		}
+	}))
+	t.Cleanup(app.Close)
+	h := start(t, func(c *Config) { c.HealthInterval = time.Hour })
+	h.mustCall("PUT", "/v1/pools/blue", PoolRequest{Instances: []string{app.URL}})
+	for range 2 {
+		resp, body, err := h.do("HEAD", "/", nil)
+		if err != nil || resp.StatusCode != http.StatusOK || body != "" || resp.ContentLength != 5 {
+			t.Fatalf("HEAD: %v %v %q", resp, err, body)
+		}
+		resp, _, err = h.get("/cached")
+		if err != nil || resp.StatusCode != http.StatusNotModified || resp.Header.Get("ETag") != `"v1"` {
+			t.Fatalf("304: %v %v", resp, err)
+		}
+		resp, _, err = h.get("/none")
+		if err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("204: %v %v", resp, err)
+		}
+		if got := h.mustGet("/"); got != "hello" {
+			t.Fatalf("GET: %q", got)
+		}
+	}
+}
