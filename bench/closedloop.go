@@ -28,11 +28,11 @@ type closedResult struct {
 
 func (r closedResult) throughput() float64 { return float64(r.OK) / r.Elapsed.Seconds() }
 
-// closedLoop measures maximum throughput: clients goroutines each send a GET,
-// read the whole answer and send the next one at once, for d or until
-// maxRequests have been sent. Like loadgen, it only ever dials loopback
-// addresses and ignores proxy settings.
-func closedLoop(ctx context.Context, url string, clients int, d time.Duration, maxRequests int) (closedResult, error) {
+// closedLoop measures maximum throughput: clients goroutines each send a GET
+// (with header added), read the whole answer and send the next one at once,
+// for d or until maxRequests have been sent. Like loadgen, it only ever dials
+// loopback addresses and ignores proxy settings.
+func closedLoop(ctx context.Context, url string, header http.Header, clients int, d time.Duration, maxRequests int) (closedResult, error) {
 	if _, err := loadgen.CheckURL(url); err != nil {
 		return closedResult{}, err
 	}
@@ -79,7 +79,7 @@ func closedLoop(ctx context.Context, url string, clients int, d time.Duration, m
 					break
 				}
 				start := time.Now()
-				err := get(ctx, client, url)
+				err := get(ctx, client, url, header)
 				if err != nil {
 					errs++
 					continue
@@ -104,10 +104,13 @@ func closedLoop(ctx context.Context, url string, clients int, d time.Duration, m
 
 var errNot2xx = errors.New("not 2xx")
 
-func get(ctx context.Context, c *http.Client, url string) error {
+func get(ctx context.Context, c *http.Client, url string, header http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs // shared, not copied: nothing on the way changes a request's headers
 	}
 	resp, err := c.Do(req)
 	if err != nil {

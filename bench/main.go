@@ -49,12 +49,14 @@ type config struct {
 
 	// Section 1.
 	rate        int
+	rateHigh    int // a second fixed rate, near what the machine sustains through a proxy
 	duration    time.Duration
 	concurrency int
 	clients     int
 	maxDuration time.Duration
 	maxRequests int
 	rounds      int
+	profileDir  string // where to write the router's CPU and allocation profiles ("" = none)
 
 	// Sections 2, 3 and 4.
 	aborts     int
@@ -76,6 +78,8 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "write the Markdown report to this file (default: standard output)")
 	flag.StringVar(&sections, "sections", strings.Join(allSections, ","), "which measurements to run, comma-separated: "+strings.Join(allSections, ", "))
 	flag.IntVar(&cfg.rate, "rate", 2000, "overhead: fixed request rate, per second")
+	flag.IntVar(&cfg.rateHigh, "rate-high", 6000, "overhead: the second fixed request rate, per second")
+	flag.StringVar(&cfg.profileDir, "profile", "", "overhead: write the router's CPU profile of its first closed-loop run and its allocation profile to this directory")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "overhead: how long each fixed-rate run lasts")
 	flag.IntVar(&cfg.concurrency, "concurrency", 64, "overhead: most requests in flight at the fixed rate")
 	flag.IntVar(&cfg.clients, "clients", 32, "overhead: closed-loop clients for the maximum throughput")
@@ -129,12 +133,12 @@ func main() {
 		cfg.sections = append(cfg.sections, s)
 	}
 	switch {
-	case cfg.rate <= 0 || cfg.rate > 20000, cfg.duration <= 0 || cfg.duration > time.Minute,
+	case cfg.rate <= 0 || cfg.rate > 20000, cfg.rateHigh <= 0 || cfg.rateHigh > 20000, cfg.duration <= 0 || cfg.duration > time.Minute,
 		cfg.maxDuration <= 0 || cfg.maxDuration > time.Minute, cfg.concurrency <= 0 || cfg.concurrency > 1024,
 		cfg.clients <= 0 || cfg.clients > 1024, cfg.maxRequests <= 0 || cfg.maxRequests > 2000000,
 		cfg.rounds <= 0 || cfg.rounds > 5, cfg.aborts <= 0 || cfg.aborts > 200, cfg.promotions <= 0 || cfg.promotions > 50,
 		cfg.detections <= 0 || cfg.detections > 100, cfg.chainRuns <= 0 || cfg.chainRuns > 100, cfg.kills <= 0 || cfg.kills > 20:
-		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
+		fmt.Fprintln(os.Stderr, "bench: a flag is out of its bounds (rate and rate-high ≤ 20000/s, durations ≤ 1m, concurrency and clients ≤ 1024, "+
 			"max-requests ≤ 2000000, rounds ≤ 5, aborts ≤ 200, promotions ≤ 50, detections ≤ 100, chain-runs ≤ 100, kills ≤ 20)")
 		os.Exit(2)
 	}

@@ -255,8 +255,19 @@ func (r *Router) change(fn func(t *table) (bool, error)) (bool, error) {
 }
 
 func (r *Router) publish(t *table) {
-	r.table.Store(t)
+	old := r.table.Swap(t)
 	r.metrics.setWeights(t)
+	if old == nil {
+		return
+	}
+	// An instance that left both pools takes no new requests: its idle
+	// connections would only wait for the app to close them.
+	kept := t.byURL()
+	for _, in := range old.all() {
+		if kept[in.key] != in {
+			in.idle.closeAll()
+		}
+	}
 }
 
 // decode reads a JSON body of at most maxBody bytes into v with decodeJSON.

@@ -54,9 +54,10 @@ func headerColor(req *http.Request) (c color, set, ok bool) {
 // cookie, while its color has weight and a usable instance; then the weights.
 // When the weighted color has no usable instance the other color serves, even
 // at weight 0: answering from a draining pool beats failing the user.
-func (r *Router) choose(t *table, req *http.Request, now time.Time) route {
-	if c, set, _ := headerColor(req); set {
-		return route{color: c, inst: r.pick(t, c, nil, now), pinned: true}
+// hc and set are headerColor's answer for req.
+func (r *Router) choose(t *table, req *http.Request, hc color, set bool, now time.Time) route {
+	if set {
+		return route{color: hc, inst: r.pick(t, hc, nil, now), pinned: true}
 	}
 	var rt route
 	if r.cfg.Sticky {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -30,26 +31,50 @@ const maintenancePage = `<!doctype html>
 </html>
 `
 
-// newTransport returns the transport to the instances. The dial timeout is short
+// newDialer returns the dialer to the instances. The dial timeout is short
 // because instances are on loopback: a slow connect means a dead instance, and
 // the retry should move on quickly.
-func newTransport() *http.Transport {
+func newDialer() *net.Dialer { return &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second} }
+
+// newTransport returns ReverseProxy's transport to the instances.
+func newTransport(d *net.Dialer) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil, // instances are local: never go through $HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           d.DialContext,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// The user's Accept-Encoding goes to the app as sent. Otherwise, for a
+		// user that sent none, the transport asks the app for gzip and unzips
+		// the answer itself: CPU spent on both sides for an answer the user
+		// gets uncompressed anyway.
+		DisableCompression: true,
 	}
 }
+
+// bufferPool lends ReverseProxy its copy buffers: without one it allocates
+// 32 KiB for every answer, which was most of the router's garbage.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 func (r *Router) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rt := routeFrom(pr.In.Context())
-			pr.SetURL(rt.inst.url)
+			// An instance's URL is a bare scheme and host (parseInstanceURL), so
+			// the request keeps its path and query: what SetURL would do, without
+			// its path joining.
+			pr.Out.URL.Scheme, pr.Out.URL.Host = rt.inst.url.Scheme, rt.inst.url.Host
 			pr.Out.Host = pr.In.Host // apps see the host users asked for
 			pr.SetXForwarded()
 			pr.Out.Header.Del(HeaderColor)
@@ -57,6 +82,7 @@ func (r *Router) newProxy() *httputil.ReverseProxy {
 		Transport:      &retryTransport{r: r, base: r.transport},
 		ModifyResponse: r.modifyResponse,
 		ErrorHandler:   r.proxyError,
+		BufferPool:     &bufferPool{},
 		ErrorLog:       slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 }
@@ -64,7 +90,8 @@ func (r *Router) newProxy() *httputil.ReverseProxy {
 // serveUser serves user traffic.
 func (r *Router) serveUser(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: r.cfg.UserTimeouts.Write}
+	// net/http set the write deadline to Write from now when it read the request.
+	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: r.cfg.UserTimeouts.Write, until: start.Add(r.cfg.UserTimeouts.Write)}
 	// What net/http writes after the handler (the end of a chunked body) gets
 	// a deadline of its own too.
 	defer sw.extend()
@@ -80,24 +107,29 @@ func (r *Router) serveUser(w http.ResponseWriter, req *http.Request) {
 		r.metrics.unrouted(http.StatusServiceUnavailable)
 		return
 	}
-	if _, _, ok := headerColor(req); !ok {
+	hc, set, ok := headerColor(req)
+	if !ok {
 		http.Error(w, "400 bad request: "+HeaderColor+" must be blue or green", http.StatusBadRequest)
 		r.metrics.unrouted(http.StatusBadRequest)
 		return
 	}
-	rt := r.choose(t, req, start)
+	rt := r.choose(t, req, hc, set, start)
 	if rt.inst == nil {
 		http.Error(w, "502 bad gateway: no healthy instance", http.StatusBadGateway)
 		r.metrics.unrouted(http.StatusBadGateway)
 		return
 	}
 	r.track(&rt, 1)
-	// Deferred: ReverseProxy panics with http.ErrAbortHandler when copying the
+	// Deferred: both paths panic with http.ErrAbortHandler when copying the
 	// response body fails, and the in-flight counts must come down anyway.
 	defer func() {
 		r.track(&rt, -1)
 		r.metrics.routed(&rt, time.Since(start))
 	}()
+	if !r.reverseProxyOnly && leanable(req, rt.inst) {
+		r.serveLean(w, req, &rt)
+		return
+	}
 	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), routeKey{}, &rt)))
 }
 
@@ -105,11 +137,17 @@ func (r *Router) serveUser(w http.ResponseWriter, req *http.Request) {
 func (r *Router) track(rt *route, d int64) {
 	r.inFlight[rt.color].Add(d)
 	rt.inst.inFlight.Add(d)
-	r.metrics.inFlight.WithLabelValues(rt.color.String(), rt.inst.key).Add(float64(d))
+	r.metrics.bind(rt.color, rt.inst).inFlight.Add(float64(d))
 }
 
 func (r *Router) modifyResponse(resp *http.Response) error {
-	rt := routeFrom(resp.Request.Context())
+	r.answered(routeFrom(resp.Request.Context()), resp)
+	return nil
+}
+
+// answered records the status of resp, the instance's answer, and adds the
+// sticky cookie to it.
+func (r *Router) answered(rt *route, resp *http.Response) {
 	rt.code = resp.StatusCode
 	// The cookie names the color that actually served, which after a fallback or
 	// retry may not be the one the weights chose.
@@ -117,11 +155,14 @@ func (r *Router) modifyResponse(resp *http.Response) error {
 		ck := &http.Cookie{Name: CookieName, Value: rt.color.String(), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 		resp.Header.Add("Set-Cookie", ck.String())
 	}
-	return nil
 }
 
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
-	rt := routeFrom(req.Context())
+	r.failed(w, req, routeFrom(req.Context()), err)
+}
+
+// failed answers a request that no instance answered.
+func (r *Router) failed(w http.ResponseWriter, req *http.Request, rt *route, err error) {
 	if req.Context().Err() != nil {
 		rt.code = statusClientClosed // nobody is left to answer
 		return
@@ -216,9 +257,22 @@ type stallWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
 	stall time.Duration
+	until time.Time // the write deadline last set
 }
 
-func (w *stallWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.stall)) }
+// extend moves the write deadline to stall from now, but only once a
+// sixteenth of stall has passed since it last moved. Each move resets a timer
+// in the runtime's poller, and extend runs several times per answer, while
+// most answers are written in far less than a sixteenth of stall. A user that
+// stops reading is so cut after between 15/16 of stall and stall.
+func (w *stallWriter) extend() {
+	now := time.Now()
+	if w.until.Sub(now) > w.stall-w.stall/16 {
+		return
+	}
+	w.until = now.Add(w.stall)
+	_ = w.rc.SetWriteDeadline(w.until)
+}
 
 func (w *stallWriter) Write(b []byte) (int, error) {
 	w.extend()

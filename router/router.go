@@ -87,14 +87,18 @@ func DefaultAdminTimeouts(healthInterval time.Duration) deadlines.Timeouts {
 
 // Router is the local traffic router. Create it with New, then Start it.
 type Router struct {
-	cfg          Config // Token cleared: only its hash is kept
-	tokenHash    [sha256.Size]byte
-	log          *slog.Logger
-	metrics      *metrics
-	gatherer     prometheus.Gatherer // nil when the caller's Registerer cannot be gathered
-	proxy        *httputil.ReverseProxy
-	transport    *http.Transport
-	healthClient *http.Client
+	cfg       Config // Token cleared: only its hash is kept
+	tokenHash [sha256.Size]byte
+	log       *slog.Logger
+	metrics   *metrics
+	gatherer  prometheus.Gatherer // nil when the caller's Registerer cannot be gathered
+	proxy     *httputil.ReverseProxy
+	dialer    *net.Dialer // to the instances, for both paths
+	transport *http.Transport
+	// reverseProxyOnly sends every request through ReverseProxy, none on the
+	// lean path; BenchmarkProxy compares the two.
+	reverseProxyOnly bool
+	healthClient     *http.Client
 
 	mu    sync.Mutex // serializes changes to the table and the state file
 	table atomic.Pointer[table]
@@ -179,12 +183,14 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 
+	dialer := newDialer()
 	r := &Router{
 		tokenHash:    sha256.Sum256([]byte(cfg.Token)),
 		log:          log,
 		metrics:      m,
 		gatherer:     gatherer,
-		transport:    newTransport(),
+		dialer:       dialer,
+		transport:    newTransport(dialer),
 		healthClient: newHealthClient(),
 	}
 	cfg.Token = "" // nothing can log what is not kept
@@ -274,6 +280,9 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.stopHealth()
 	<-r.healthDone
 	r.transport.CloseIdleConnections()
+	for _, in := range r.table.Load().all() {
+		in.idle.closeAll()
+	}
 	r.healthClient.CloseIdleConnections()
 	r.log.Info("router stopped")
 	return errors.Join(errs...)

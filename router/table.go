@@ -40,7 +40,9 @@ type instance struct {
 	healthy      atomic.Bool  // set by active checks; false until the first one passes
 	ejectedUntil atomic.Int64 // unix nanoseconds; passive ejection after a failed connection
 	inFlight     atomic.Int64
-	failedChecks atomic.Int32 // failed active checks in a row
+	failedChecks atomic.Int32             // failed active checks in a row
+	bound        [2]atomic.Pointer[bound] // its metrics children by color, bound on first use
+	idle         idleConns                // the lean path's connections
 }
 
 func newInstance(u *url.URL) *instance {

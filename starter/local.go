@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,7 +24,7 @@ import (
 // traffic keeps flowing while workers restart.
 func routerCmd() *cobra.Command {
 	cfg := router.Config{UserTimeouts: router.DefaultUserTimeouts()}
-	var tokenFile string
+	var tokenFile, pprofAddr string
 	var timeoutsErr error // a CUTOVER_ROUTER_*_TIMEOUT that is not a duration
 	cmd := &cobra.Command{
 		Use:   "router --app APP",
@@ -53,6 +56,13 @@ connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
 			}
 			cfg.Token = token
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if pprofAddr != "" {
+				stopProfiler, err := serveProfiler(pprofAddr, cfg.Logger)
+				if err != nil {
+					return err
+				}
+				defer stopProfiler()
+			}
 			r, err := router.New(cfg)
 			if err != nil {
 				return err
@@ -80,10 +90,45 @@ connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
 	f.DurationVar(&cfg.HealthInterval, "health-interval", time.Second, "how often instances are checked")
 	f.StringVar(&cfg.StateFile, "state-file", "", "keep weights and pools here across restarts")
 	f.BoolVar(&cfg.MetricsOpen, "metrics-open", false, "serve /metrics on the admin address without the token")
+	f.StringVar(&pprofAddr, "pprof", temporalconn.Getenv("CUTOVER_ROUTER_PPROF", ""),
+		"serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; off when empty (CUTOVER_ROUTER_PPROF)")
 	timeoutsErr = cfg.UserTimeouts.Flags(f, "", "CUTOVER_ROUTER")
 	f.Lookup("write-timeout").Usage = "how long one write to a user may stall; a whole answer may take longer (CUTOVER_ROUTER_WRITE_TIMEOUT)"
 	_ = cmd.MarkFlagRequired("app")
 	return cmd
+}
+
+// serveProfiler serves net/http/pprof's handlers on addr, which must be a
+// loopback IP and port: a profile shows request paths and heap contents, and
+// the endpoint has no token. It returns a function that stops serving.
+func serveProfiler(addr string, log *slog.Logger) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("--pprof %q: want a loopback address like 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// A CPU profile or trace takes as long as asked (?seconds=N): the write
+	// deadline leaves room for a minute's.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("profiler stopped", "err", err)
+		}
+	}()
+	log.Info("profiler serving", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 func trimNewline(b []byte) []byte {
