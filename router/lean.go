@@ -45,6 +45,9 @@ type leanConn struct {
 type idleConns struct {
 	mu    sync.Mutex
 	conns []*leanConn
+	// closed is set once the instance left both pools: a connection an
+	// answer in flight gives back then is closed, not kept.
+	closed bool
 }
 
 // get returns an idle connection idle for less than leanIdleFor, or nil.
@@ -65,7 +68,7 @@ func (p *idleConns) get(now time.Time) *leanConn {
 func (p *idleConns) put(c *leanConn, now time.Time) {
 	c.idleAt = now
 	p.mu.Lock()
-	if len(p.conns) < leanMaxIdle {
+	if !p.closed && len(p.conns) < leanMaxIdle {
 		p.conns = append(p.conns, c)
 		c = nil
 	}
@@ -75,11 +78,11 @@ func (p *idleConns) put(c *leanConn, now time.Time) {
 	}
 }
 
-// closeAll closes every idle connection.
+// closeAll closes every idle connection, and those given back later.
 func (p *idleConns) closeAll() {
 	p.mu.Lock()
 	conns := p.conns
-	p.conns = nil
+	p.conns, p.closed = nil, true
 	p.mu.Unlock()
 	for _, c := range conns {
 		c.Close()

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -185,5 +186,26 @@ func TestLeanBodilessAnswers(t *testing.T) {
 		if got := h.mustGet("/"); got != "hello" {
 			t.Fatalf("GET: %q", got)
 		}
+	}
+}
+
+// A connection given back after its instance left both pools (an answer
+// that was in flight then) is closed, not kept where nothing would use it.
+func TestLeanPoolClosesWhatComesBackAfterTheInstanceLeft(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	var p idleConns
+	kept := &leanConn{Conn: client}
+	p.put(kept, time.Now())
+	if c := p.get(time.Now()); c != kept {
+		t.Fatalf("get = %v, want the connection put back", c)
+	}
+	p.closeAll()
+	p.put(kept, time.Now())
+	if c := p.get(time.Now()); c != nil {
+		t.Fatal("a connection given back after closeAll was kept")
+	}
+	if _, err := client.Write([]byte("x")); err == nil {
+		t.Error("the connection given back after closeAll is still open")
 	}
 }

@@ -80,9 +80,10 @@ func (r *release) publishNow(ctx workflow.Context) {
 // a soak, a comparison, an approval, a pause, the standby window; and when it
 // rolls back or ends. Every upsert costs the server a visibility write, and at
 // one per step they were most of what a release cost the server beyond a raw
-// chain of the same activities (docs/benchmarks.md, section 8). The step under way is always in
-// the status query, `cutover status` and the UI's details, which cost
-// nothing; the traffic weight's search attribute changes with every shift.
+// chain of the same activities (docs/benchmarks.md, section 8). The step
+// under way is always in the status query, `cutover status` and the UI's
+// details, which cost nothing; the traffic weight's search attribute changes
+// with every shift.
 func (r *release) searchStage() string {
 	if !r.lean || r.st.Step <= 1 {
 		return r.st.Stage
