@@ -54,18 +54,27 @@ func newTransport(d *net.Dialer) *http.Transport {
 	}
 }
 
-// bufferPool lends ReverseProxy its copy buffers: without one it allocates
-// 32 KiB for every answer, which was most of the router's garbage.
+// bufferPool lends ReverseProxy and the lean path their copy buffers:
+// without one ReverseProxy allocates 32 KiB for every answer, which was most
+// of the router's garbage. It keeps array pointers, not slices: putting a
+// slice in a sync.Pool allocates its header every time.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func (b *bufferPool) Get() []byte {
-	if buf, ok := b.p.Get().(*[]byte); ok {
-		return *buf
+	if buf, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return buf[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+// Put keeps buf when it is one of Get's.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
 
 func (r *Router) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
@@ -91,7 +100,7 @@ func (r *Router) newProxy() *httputil.ReverseProxy {
 func (r *Router) serveUser(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	// net/http set the write deadline to Write from now when it read the request.
-	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: r.cfg.UserTimeouts.Write, until: start.Add(r.cfg.UserTimeouts.Write)}
+	sw := &stallWriter{ResponseWriter: w, stall: r.cfg.UserTimeouts.Write, until: start.Add(r.cfg.UserTimeouts.Write)}
 	// What net/http writes after the handler (the end of a chunked body) gets
 	// a deadline of its own too.
 	defer sw.extend()
@@ -255,7 +264,7 @@ func (r *Router) eject(rt *route, err error) {
 // the whole answer: a download or an event stream would end midway.
 type stallWriter struct {
 	http.ResponseWriter
-	rc    *http.ResponseController
+	rc    *http.ResponseController // made when first needed: most answers never move the deadline
 	stall time.Duration
 	until time.Time // the write deadline last set
 }
@@ -271,7 +280,14 @@ func (w *stallWriter) extend() {
 		return
 	}
 	w.until = now.Add(w.stall)
-	_ = w.rc.SetWriteDeadline(w.until)
+	_ = w.controller().SetWriteDeadline(w.until)
+}
+
+func (w *stallWriter) controller() *http.ResponseController {
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	return w.rc
 }
 
 func (w *stallWriter) Write(b []byte) (int, error) {
@@ -288,7 +304,7 @@ func (w *stallWriter) WriteHeader(code int) {
 // FlushError is what http.ResponseController (and so ReverseProxy) calls.
 func (w *stallWriter) FlushError() error {
 	w.extend()
-	return w.rc.Flush()
+	return w.controller().Flush()
 }
 
 // Unwrap gives ReverseProxy the connection for an upgrade (WebSocket):

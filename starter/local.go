@@ -56,6 +56,7 @@ connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
 			}
 			cfg.Token = token
 			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			gogc := tuneRouterGC(os.LookupEnv)
 			if pprofAddr != "" {
 				stopProfiler, err := serveProfiler(pprofAddr, cfg.Logger)
 				if err != nil {
@@ -70,7 +71,7 @@ connection 2m (--read-header-timeout, --read-timeout, --write-timeout,
 			if err := r.Start(); err != nil {
 				return err
 			}
-			cfg.Logger.Info("router serving", "app", cfg.App, "listen", r.Addr(), "admin", r.AdminAddr())
+			cfg.Logger.Info("router serving", "app", cfg.App, "listen", r.Addr(), "admin", r.AdminAddr(), "gogc", gogc)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()
