@@ -397,7 +397,7 @@ func sampleRSS(byName map[string][]*procs.Proc) *rssSampler {
 		for {
 			for name, ps := range byName {
 				for _, p := range ps {
-					if kb := rssOf(p.Pid()); kb > 0 {
+					if kb := procStatusKiB(p.Pid(), "VmRSS"); kb > 0 {
 						s.mu.Lock()
 						s.peak[name] = max(s.peak[name], kb)
 						s.mu.Unlock()
@@ -436,14 +436,15 @@ func cpuOf(byName map[string][]*procs.Proc) map[string]time.Duration {
 	return out
 }
 
-// rssOf is a process's resident set in KiB, 0 when unknown.
-func rssOf(pid int) int64 {
+// procStatusKiB is a field of a process's /proc status in KiB (VmRSS, the
+// resident set; VmHWM, its peak), 0 when unknown.
+func procStatusKiB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n
 		}

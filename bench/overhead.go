@@ -22,8 +22,9 @@ import (
 // straight to one of them, through `cutover router` (both as the blue pool,
 // green at weight 0) and, when haproxy is installed, through haproxy
 // (roundrobin over both). Closed loops only: the router with the sticky
-// cookie, the router while /metrics is scraped every second, and the router
-// with GOMAXPROCS=1 next to haproxy with nbthread 1.
+// cookie, the router while /metrics is scraped every second, the router at
+// Go's default GOGC=100 (it sets 400 itself), and the router with
+// GOMAXPROCS=1 next to haproxy with nbthread 1.
 
 const benchToken = "cutover-bench-token"
 
@@ -35,6 +36,7 @@ const (
 	nameRouterSticky  = "cutover router --sticky (cookie sent)"
 	nameRouterScraped = "cutover router, /metrics scraped every 1s"
 	nameRouterOneCPU  = "cutover router, GOMAXPROCS=1"
+	nameRouterGOGC    = "cutover router, GOGC=100 (Go's default)"
 	nameHaproxyOneCPU = "haproxy, nbthread 1"
 )
 
@@ -120,6 +122,10 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs.Gr
 	if err != nil {
 		return "", err
 	}
+	gogc100, err := startBenchRouter(ctx, ps, cli, backends, nameRouterGOGC, []string{"GOGC=100"})
+	if err != nil {
+		return "", err
+	}
 	rp := rt.proc
 
 	targets := []target{
@@ -131,6 +137,8 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs.Gr
 		// on every request and, as it names the color that serves, sets none.
 		{name: nameRouterSticky, url: sticky.url, cpu: sticky.proc, header: http.Header{"Cookie": {router.CookieName + "=" + router.Blue}}},
 		{name: nameRouterScraped, url: rt.url, cpu: rp, scrape: rt.metrics},
+		// What the router's own GOGC=400 (starter.tuneRouterGC) saves.
+		{name: nameRouterGOGC, url: gogc100.url, cpu: gogc100.proc},
 		{name: nameRouterOneCPU, url: oneCPU.url, cpu: oneCPU.proc},
 	}
 
@@ -245,10 +253,12 @@ func benchOverhead(ctx context.Context, cfg config, bins *binaries, ps *procs.Gr
 	if b, err := os.ReadFile(filepath.Join(bins.root, "bench", "profile_before.txt")); err == nil {
 		prof.before = string(b)
 	}
-	for _, p := range slices.Backward(append([]*procs.Proc{rp, sticky.proc, oneCPU.proc}, backendProcs...)) {
+	// Peak resident memory over the whole run, for what GOGC=400 costs.
+	peaks := map[string]int64{nameRouter: procStatusKiB(rp.Pid(), "VmHWM"), nameRouterGOGC: procStatusKiB(gogc100.proc.Pid(), "VmHWM")}
+	for _, p := range slices.Backward(append([]*procs.Proc{rp, sticky.proc, oneCPU.proc, gogc100.proc}, backendProcs...)) {
 		p.Stop(10 * time.Second)
 	}
-	return overheadReport(cfg, targets, fixed, maxes, haproxyVersion, prof), nil
+	return overheadReport(cfg, targets, fixed, maxes, haproxyVersion, prof, peaks), nil
 }
 
 func healthyCount(pool []router.Instance) int {
@@ -291,7 +301,7 @@ backend demo
 	return b.String()
 }
 
-func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxRow, haproxyVersion string, prof routerProfile) string {
+func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxRow, haproxyVersion string, prof routerProfile, peaks map[string]int64) string {
 	var b strings.Builder
 	cmd := fmt.Sprintf("go run ./bench -sections overhead -rate %d -rate-high %d -duration %s -concurrency %d -clients %d -max-duration %s -rounds %d",
 		cfg.rate, cfg.rateHigh, cfg.duration, cfg.concurrency, cfg.clients, cfg.maxDuration, cfg.rounds)
@@ -308,9 +318,9 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 	} else {
 		b.WriteString("and through haproxy when it is installed (it was not on PATH for this run). ")
 	}
-	b.WriteString("In closed loops only, four more paths: a second router started with `--sticky`, its clients sending back the cookie " +
+	b.WriteString("In closed loops only, five more paths: a second router started with `--sticky`, its clients sending back the cookie " +
 		"a browser would have been given; the first router while `/metrics` is fetched from its admin listener every second; a third router " +
-		"with `GOMAXPROCS=1`")
+		"with `GOGC=100`, Go's default (the router collects at 400 unless `GOGC` is set); a fourth router with `GOMAXPROCS=1`")
 	if has(nameHaproxyOneCPU) {
 		b.WriteString(" next to a second haproxy with `nbthread 1`, so that the cost per core is compared with one core each")
 	}
@@ -392,8 +402,11 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 		fd(time.Duration(dP99)), fd(time.Duration(rP99)), dT, rT, rT/dT)
 	sT, _, sCPU := medMax(nameRouterSticky)
 	mT, _, mCPU := medMax(nameRouterScraped)
+	gT, _, gCPU := medMax(nameRouterGOGC)
 	fmt.Fprintf(&b, "Next to the plain router (medians): with the sticky cookie %.2f× its throughput and %.2f× its CPU per request; "+
-		"with /metrics scraped every second %.2f× and %.2f×.\n\n", sT/rT, sCPU/rCPU, mT/rT, mCPU/rCPU)
+		"with /metrics scraped every second %.2f× and %.2f×; at `GOGC=100` %.2f× and %.2f×, for a peak resident memory over the whole run "+
+		"(`VmHWM`) of %d MiB against the plain router's %d MiB.\n\n",
+		sT/rT, sCPU/rCPU, mT/rT, mCPU/rCPU, gT/rT, gCPU/rCPU, peaks[nameRouterGOGC]>>10, peaks[nameRouter]>>10)
 	if !has(nameHaproxy) {
 		b.WriteString(prof.markdown())
 		return b.String()
