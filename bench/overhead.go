@@ -405,7 +405,7 @@ func overheadReport(cfg config, targets []target, fixed []fixedRow, maxes []maxR
 	gT, _, gCPU := medMax(nameRouterGOGC)
 	fmt.Fprintf(&b, "Next to the plain router (medians): with the sticky cookie %.2f× its throughput and %.2f× its CPU per request; "+
 		"with /metrics scraped every second %.2f× and %.2f×; at `GOGC=100` %.2f× and %.2f×, for a peak resident memory over the whole run "+
-		"(`VmHWM`) of %d MiB against the plain router's %d MiB.\n\n",
+		"(`VmHWM`) of %d MiB against the plain router's %d MiB, which also served the fixed-rate runs and the profile.\n\n",
 		sT/rT, sCPU/rCPU, mT/rT, mCPU/rCPU, gT/rT, gCPU/rCPU, peaks[nameRouterGOGC]>>10, peaks[nameRouter]>>10)
 	if !has(nameHaproxy) {
 		b.WriteString(prof.markdown())

@@ -7,8 +7,9 @@ import "runtime/debug"
 // request allocates a few KB (net/http's request and header maps), so at
 // Go's default of 100 it collects dozens of times a second under load. At 400
 // it used 2% less CPU per request than at 100 in docs/benchmarks.md's section
-// 1 (closed loop, two cores), for a peak resident memory of 95 MiB against
-// 68 MiB: CPU is what the router takes from the apps beside it.
+// 1 (closed loop, two cores); its memory peaked at 95 MiB against 68 MiB,
+// though it had served more there. The router's CPU is taken from the apps
+// beside it on the same cores; a few tens of MiB rarely are.
 const routerGCPercent = 400
 
 // tuneRouterGC sets routerGCPercent unless GOGC is set, which then wins as
